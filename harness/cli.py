@@ -1,0 +1,59 @@
+"""`run-benchmark CONFIG [--runs N] [--output DIR] [--set K=V ...]`.
+
+Exit codes: 0 every run finished (reached the target or spent its epochs),
+1 a run failed or was interrupted, 2 bad input (nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from harness.errors import UserInputError
+from workloads.errors import WorkloadError
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run-benchmark",
+        description="Train a workload to its quality target, MLPerf style, and record the results.",
+    )
+    parser.add_argument("config", help="benchmark config (YAML), e.g. configs/mnist_lenet5/keras-cpu.yaml")
+    parser.add_argument("--runs", type=int, help="number of runs (overrides runs.count)")
+    parser.add_argument("--output", help="results root directory (overrides output_dir)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="K=V",
+                        help="override a config field, e.g. --set recipe.batch_size=64 (repeatable)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from harness.config import load_config
+    from harness.runner import run_benchmark
+
+    try:
+        if args.runs is not None and args.runs < 1:
+            raise UserInputError(f"--runs must be at least 1, got {args.runs}")
+        config = load_config(args.config, args.overrides, runs=args.runs, output_dir=args.output)
+        outcome = run_benchmark(config)
+    except (UserInputError, WorkloadError) as exc:
+        print(f"run-benchmark: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("run-benchmark: interrupted; the run's log ends with run_stop aborted and its "
+              "partial summary is kept", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    if outcome.failed:
+        bad = [s for s in outcome.summaries if s["status"] in ("failed", "interrupted")]
+        for s in bad:
+            first_line = (s.get("error") or "").splitlines()[:1]
+            print(f"run-benchmark: run {s['run']} {s['status']}: {' '.join(first_line)}",
+                  file=sys.stderr)
+        return EXIT_RUN_FAILED
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""The reference engine: Keras 3 on TensorFlow (default), JAX or PyTorch, CPU or GPU.
+
+Nothing here is imported at config time beyond the standard library: the
+backend must be chosen through KERAS_BACKEND before Keras is first imported,
+and `harness` must not pay for TensorFlow until a run needs it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import platform
+import time
+from typing import Any
+
+import numpy as np
+
+from harness.errors import ConfigError, EngineUnavailable
+
+BACKENDS = ("tensorflow", "jax", "torch")
+DEVICES = ("cpu", "gpu")
+
+
+class WallClock:
+    """Host wall time (monotonic): what a user waits for."""
+
+    kind = "wall"
+
+    def now_s(self) -> float:
+        return time.perf_counter()
+
+
+def _host_cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+class _SampleCounter:
+    """Keras callback factory: reports samples done after every batch."""
+
+    @staticmethod
+    def make(keras: Any, n: int, batch_size: int, on_samples: Any) -> Any:
+        steps = math.ceil(n / batch_size)
+        last = n - (steps - 1) * batch_size
+
+        class SampleCounter(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+                on_samples(last if batch == steps - 1 else batch_size)
+
+        return SampleCounter()
+
+
+class KerasSession:
+    """One compiled Keras model being trained."""
+
+    def __init__(self, keras: Any, model: Any, recipe: dict[str, Any]) -> None:
+        self._keras = keras
+        self.model = model
+        self.batch_size = int(recipe["batch_size"])
+        opt = recipe["optimizer"]
+        if opt["name"] == "sgd":
+            optimizer = keras.optimizers.SGD(
+                learning_rate=opt["learning_rate"],
+                momentum=opt.get("momentum", 0.0),
+                nesterov=opt.get("nesterov", False),
+            )
+        else:
+            optimizer = keras.optimizers.Adam(
+                learning_rate=opt["learning_rate"],
+                beta_1=opt.get("beta_1", 0.9),
+                beta_2=opt.get("beta_2", 0.999),
+                epsilon=opt.get("epsilon", 1e-7),
+            )
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+
+    def set_learning_rate(self, lr: float) -> None:
+        self.model.optimizer.learning_rate = lr
+
+    def train_epoch(self, x: np.ndarray, y: np.ndarray, on_samples: Any) -> None:
+        counter = _SampleCounter.make(self._keras, len(x), self.batch_size, on_samples)
+        self.model.fit(
+            x, y, batch_size=self.batch_size, epochs=1, shuffle=True, verbose=0,
+            callbacks=[counter],
+        )
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict(x, batch_size=2048, verbose=0))
+
+    def close(self) -> None:
+        self._keras.backend.clear_session()
+
+
+class KerasEngine:
+    """Trains the workload's Keras model with Keras itself."""
+
+    name = "keras"
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = self.validate_options(options)
+        self.clock = WallClock()
+        self._keras = self._import_keras()
+
+    @classmethod
+    def validate_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        allowed = {"backend": BACKENDS, "device": DEVICES}
+        for key in options:
+            if key not in allowed:
+                raise ConfigError(
+                    f"engine.options.{key} is not an option of engine 'keras'; "
+                    f"allowed: {', '.join(allowed)}"
+                )
+        merged = {"backend": "tensorflow", "device": "cpu", **options}
+        for key, values in allowed.items():
+            if merged[key] not in values:
+                raise ConfigError(
+                    f"engine.options.{key}: {merged[key]!r} is not allowed; "
+                    f"allowed: {', '.join(values)}"
+                )
+        return merged
+
+    def _import_keras(self) -> Any:
+        backend, device = self.options["backend"], self.options["device"]
+        module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
+        if importlib.util.find_spec(module) is None:
+            raise EngineUnavailable(
+                f"engine.options.backend: {backend!r} is not installed here "
+                f"(pip install {module}); installed: "
+                + ", ".join(b for b in BACKENDS if importlib.util.find_spec(b)),
+            )
+        already = os.environ.get("KERAS_BACKEND")
+        import sys
+
+        if "keras" in sys.modules and already not in (None, backend):
+            raise EngineUnavailable(
+                f"Keras was already imported with backend {already!r} in this process; "
+                f"run {backend!r} in a fresh process"
+            )
+        os.environ["KERAS_BACKEND"] = backend
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        if device == "cpu" and backend == "tensorflow":
+            os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+        import keras
+
+        if device == "gpu" and not self._gpu_names(backend):
+            raise EngineUnavailable(f"engine.options.device: no GPU is visible to {backend!r}")
+        return keras
+
+    @staticmethod
+    def _gpu_names(backend: str) -> list[str]:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return [d.name for d in tf.config.list_physical_devices("GPU")]
+        if backend == "jax":
+            import jax
+
+            return [str(d) for d in jax.devices() if d.platform == "gpu"]
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+
+    def provenance(self) -> dict[str, Any]:
+        backend = self.options["backend"]
+        backend_module = __import__(backend)
+        device = self.options["device"]
+        return {
+            "engine": self.name,
+            "keras": self._keras.__version__,
+            "backend": backend,
+            "backend_version": getattr(backend_module, "__version__", "unknown"),
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "device": device,
+            "device_name": ", ".join(self._gpu_names(backend)) if device == "gpu"
+            else _host_cpu_name(),
+            "host_cpus": os.cpu_count(),
+        }
+
+    def seed(self, seed: int) -> None:
+        self._keras.utils.set_random_seed(seed)
+
+    def session(self, model: Any, recipe: dict[str, Any]) -> KerasSession:
+        return KerasSession(self._keras, model, recipe)
+
+    def energy_device(self) -> str:
+        return self.options["device"]

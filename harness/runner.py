@@ -1,0 +1,105 @@
+"""A benchmark: N runs of one config, their results tree and their score."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import workloads
+from harness import engines
+from harness.compliance import write_rules
+from harness.config import BenchmarkConfig
+from harness.energy import open_meter
+from harness.loop import Run, RunSpec
+from harness.results import ResultsTree, write_json_atomic
+from harness.scoring import olympic_mean
+from harness.system import check_system_description, system_description
+
+
+@dataclass
+class BenchmarkOutcome:
+    summaries: list[dict[str, Any]]
+    score: dict[str, Any]
+    tree: ResultsTree
+    failed: bool
+
+
+def run_benchmark(config: BenchmarkConfig, out: TextIO = sys.stdout) -> BenchmarkOutcome:
+    """Run every seed of `config`; bad input raises before anything is written."""
+    workload = workloads.get(config.benchmark, config.workload_options)
+    engine = engines.lookup(config.engine)(config.engine_options)
+    meter = open_meter(config.energy_meter, engine.energy_device())
+    data = workload.load_data(config.data_dir)
+
+    system_name = config.system["system_name"]
+    tree = ResultsTree(config.output_dir, system_name, workload.benchmark)
+    archived = tree.start_new_set()
+    if archived:
+        print(f"previous results moved to {archived}", file=out)
+    provenance = engine.provenance()
+    description = system_description(config.system, provenance)
+    write_json_atomic(tree.system_path, description)
+    system_ok = check_system_description(str(tree.system_path))
+    write_rules(tree.rules_path, workload.benchmark, workload.target.value)
+
+    print(f"{workload.benchmark}: target {workload.target.metric} >= {workload.target.value} "
+          f"({workload.target.source}); engine {config.engine} {provenance.get('device_name', '')}; "
+          f"{config.run_count} run(s), seeds {config.seeds}; energy meter {meter.name}", file=out)
+
+    summaries: list[dict[str, Any]] = []
+    failed = False
+    interrupted: BaseException | None = None
+    started = time.time()
+    for index, seed in enumerate(config.seeds):
+        run = Run(RunSpec(index, seed, config.run_count), config, workload, data, engine, tree, meter)
+        try:
+            summaries.append(run.execute())
+        except KeyboardInterrupt as exc:
+            summaries.append(run.summary)
+            interrupted, failed = exc, True
+            break
+        except Exception:  # noqa: BLE001 - recorded in the run's summary; stop the set
+            summaries.append(run.summary)
+            failed = True
+            break
+        _print_run(run.summary, out)
+
+    score = olympic_mean([s["time_to_train_s"] for s in summaries])
+    score.update({
+        "benchmark": workload.benchmark,
+        "system": system_name,
+        "engine": config.engine,
+        "clock": engine.clock.kind,
+        "runs_planned": config.run_count,
+        "complete": len(summaries) == config.run_count and not failed,
+        "seeds": [s["seed"] for s in summaries],
+        "statuses": [s["status"] for s in summaries],
+        "compliance_passed": [bool(s["compliance"] and s["compliance"]["passed"])
+                              for s in summaries],
+        "system_description_valid": system_ok,
+        "config": config.path,
+        "elapsed_wall_s": time.time() - started,
+    })
+    write_json_atomic(tree.score_path, score)
+    _print_score(score, tree, out)
+    if interrupted is not None:
+        raise interrupted
+    return BenchmarkOutcome(summaries, score, tree, failed)
+
+
+def _print_run(s: dict[str, Any], out: TextIO) -> None:
+    ttt = f"{s['time_to_train_s']:.1f} s ({s['clock']})" if s["time_to_train_s"] else "-"
+    acc = f"{s['final_accuracy']:.4f}" if s.get("final_accuracy") is not None else "-"
+    ok = "pass" if s["compliance"] and s["compliance"]["passed"] else "FAIL"
+    print(f"  run {s['run']} seed {s['seed']}: {s['status']}, {s['epochs']} epochs, "
+          f"accuracy {acc}, time to train {ttt}, compliance {ok}", file=out)
+
+
+def _print_score(score: dict[str, Any], tree: ResultsTree, out: TextIO) -> None:
+    if score["score_s"] is not None:
+        line = f"score: {score['score_s']:.2f} s ({score['clock']} clock), {score['method']}"
+    else:
+        line = f"score: none ({score['reason']})"
+    print(f"{line}\nresults: {tree.benchmark_dir}", file=out)

@@ -1,0 +1,41 @@
+"""MLPerf's score over a set of runs: the olympic mean of the times to train.
+
+The fastest and the slowest run are dropped and the rest averaged.  A run
+that did not reach the target counts as infinitely slow, so one such run can
+be the dropped slowest; two or more make the score undefined, as in MLPerf.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def olympic_mean(times: list[float | None]) -> dict[str, Any]:
+    """Score of run times in seconds (None = did not converge)."""
+    values = [math.inf if t is None else float(t) for t in times]
+    n = len(values)
+    converged = sum(math.isfinite(v) for v in values)
+    if n == 0:
+        return {"score_s": None, "method": "none", "reason": "no runs", "runs": 0, "converged": 0}
+    ordered = sorted(values)
+    if n >= 3:
+        kept, method = ordered[1:-1], "olympic mean (fastest and slowest dropped)"
+    else:
+        kept, method = ordered, f"plain mean ({n} run(s): too few to drop fastest and slowest)"
+    if not all(math.isfinite(v) for v in kept):
+        return {
+            "score_s": None,
+            "method": method,
+            "reason": f"{n - converged} of {n} runs did not reach the target",
+            "runs": n,
+            "converged": converged,
+        }
+    return {
+        "score_s": sum(kept) / len(kept),
+        "method": method,
+        "reason": None,
+        "runs": n,
+        "converged": converged,
+        "kept_s": kept,
+    }
