@@ -9,5 +9,5 @@ class ConfigError(UserInputError):
     """A config file is missing, unparsable or does not match the schema."""
 
 
-class EngineUnavailable(UserInputError):
+class EngineUnavailableError(UserInputError):
     """The engine, backend or device a config asks for cannot run on this machine."""

@@ -12,6 +12,7 @@ deleting or mixing it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -33,15 +34,9 @@ def write_json_atomic(path: Path, data: Any) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with_suppressed_unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
-
-
-def with_suppressed_unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _jsonable(value: Any) -> Any:

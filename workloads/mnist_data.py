@@ -1,16 +1,19 @@
 """MNIST from gzipped IDX files, checksummed, never downloaded.
 
 The project ships the real data set as package data so the default job runs
-offline anywhere.  A user may point at another directory holding the same four
-standard file names; every file is checked against the SHA-256 sums shipped
-with the project before it is parsed, so a truncated or substituted file is an
-error rather than a silently different benchmark.
+offline anywhere.  A user may point at another directory holding the four
+standard files, gzipped (`*.gz`) or not.  Every file is checked before it is
+parsed, so a truncated or substituted file is an error rather than a silently
+different benchmark: a gzipped file must match the SHA-256 of the shipped
+copy, or its uncompressed content must match the SHA-256 of the original IDX
+content (`SHA256SUMS.idx`, which any correct compression of MNIST satisfies).
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,22 +51,61 @@ class Mnist:
     source: str
 
 
-def expected_checksums() -> dict[str, str]:
-    """The SHA-256 sums shipped with the project, by file name."""
+def _read_sums(name: str) -> dict[str, str]:
     sums = {}
-    for line in (SHIPPED_DIR / "SHA256SUMS").read_text().splitlines():
+    for line in (SHIPPED_DIR / name).read_text().splitlines():
         if line.strip():
-            digest, name = line.split()
-            sums[name.lstrip("*")] = digest
+            digest, file_name = line.split()
+            sums[file_name.lstrip("*")] = digest
     return sums
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def expected_checksums() -> dict[str, str]:
+    """SHA-256 of the shipped gzipped files, by file name."""
+    return _read_sums("SHA256SUMS")
+
+
+def expected_content_checksums() -> dict[str, str]:
+    """SHA-256 of the uncompressed IDX content, by uncompressed file name."""
+    return _read_sums("SHA256SUMS.idx")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_verified(directory: Path, gz_name: str) -> tuple[bytes, Path]:
+    """The uncompressed, verified content of one MNIST file in `directory`."""
+    idx_name = gz_name[: -len(".gz")]
+    gz_sum = expected_checksums()[gz_name]
+    content_sum = expected_content_checksums()[idx_name]
+    gz_path, idx_path = directory / gz_name, directory / idx_name
+    if gz_path.is_file():
+        packed = gz_path.read_bytes()
+        if _sha256(packed) == gz_sum:
+            return gzip.decompress(packed), gz_path
+        try:
+            raw = gzip.decompress(packed)
+        except (OSError, EOFError, zlib.error):
+            raw = None
+        if raw is not None and _sha256(raw) == content_sum:
+            return raw, gz_path
+        raise DatasetError(
+            f"MNIST file corrupt: {gz_path} has sha256 {_sha256(packed)}; expected {gz_sum} "
+            f"(or uncompressed content with sha256 {content_sum})"
+        )
+    if idx_path.is_file():
+        raw = idx_path.read_bytes()
+        if _sha256(raw) != content_sum:
+            raise DatasetError(
+                f"MNIST file corrupt: {idx_path} has sha256 {_sha256(raw)}, expected {content_sum}"
+            )
+        return raw, idx_path
+    raise DatasetError(
+        f"MNIST file missing: {gz_path} (expected sha256 {gz_sum}) or {idx_path} "
+        f"(expected sha256 {content_sum}); a data directory must hold "
+        f"{', '.join(FILES.values())} (gzipped or not)"
+    )
 
 
 def _parse_idx(raw: bytes, name: str, ndim: int) -> np.ndarray:
@@ -83,24 +125,11 @@ def _parse_idx(raw: bytes, name: str, ndim: int) -> np.ndarray:
 def load_mnist(data_dir: str | Path | None = None) -> Mnist:
     """Load and verify MNIST from `data_dir` (default: the copy shipped in the package)."""
     directory = Path(data_dir) if data_dir is not None else SHIPPED_DIR
-    sums = expected_checksums()
     arrays = {}
+    if not directory.is_dir():
+        raise DatasetError(f"MNIST data directory not found: {directory}")
     for role, name in FILES.items():
-        path = directory / name
-        if not path.is_file():
-            raise DatasetError(
-                f"MNIST file missing: {path} (expected sha256 {sums[name]}); "
-                f"a data directory must hold {', '.join(FILES.values())}"
-            )
-        digest = _sha256(path)
-        if digest != sums[name]:
-            raise DatasetError(
-                f"MNIST file corrupt: {path} has sha256 {digest}, expected {sums[name]}"
-            )
-        try:
-            raw = gzip.decompress(path.read_bytes())
-        except (OSError, EOFError) as exc:  # pragma: no cover - checksum catches this first
-            raise DatasetError(f"MNIST file unreadable: {path}: {exc}") from exc
+        raw, path = _read_verified(directory, name)
         arrays[role] = _parse_idx(raw, str(path), 3 if role.endswith("images") else 1)
     for split in ("train", "test"):
         n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])

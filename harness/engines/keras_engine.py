@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import ConfigError, EngineUnavailable
+from harness.errors import ConfigError, EngineUnavailableError
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DEVICES = ("cpu", "gpu")
@@ -129,7 +129,7 @@ class KerasEngine:
         backend, device = self.options["backend"], self.options["device"]
         module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
         if importlib.util.find_spec(module) is None:
-            raise EngineUnavailable(
+            raise EngineUnavailableError(
                 f"engine.options.backend: {backend!r} is not installed here "
                 f"(pip install {module}); installed: "
                 + ", ".join(b for b in BACKENDS if importlib.util.find_spec(b)),
@@ -138,7 +138,7 @@ class KerasEngine:
         import sys
 
         if "keras" in sys.modules and already not in (None, backend):
-            raise EngineUnavailable(
+            raise EngineUnavailableError(
                 f"Keras was already imported with backend {already!r} in this process; "
                 f"run {backend!r} in a fresh process"
             )
@@ -149,7 +149,7 @@ class KerasEngine:
         import keras
 
         if device == "gpu" and not self._gpu_names(backend):
-            raise EngineUnavailable(f"engine.options.device: no GPU is visible to {backend!r}")
+            raise EngineUnavailableError(f"engine.options.device: no GPU is visible to {backend!r}")
         return keras
 
     @staticmethod
