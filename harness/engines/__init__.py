@@ -12,6 +12,7 @@ from harness.errors import ConfigError
 
 _ENGINES = {
     "keras": "harness.engines.keras_engine:KerasEngine",
+    "spinnaker": "spinn_dnn.harness_engine:SpinnakerEngine",
 }
 
 
