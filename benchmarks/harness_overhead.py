@@ -77,8 +77,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
-    from harness.config import load_config
     import workloads
+    from harness.config import load_config
 
     config = load_config(args.config)
     workload = workloads.get(config.benchmark, config.workload_options)
