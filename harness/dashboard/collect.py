@@ -273,7 +273,8 @@ def _score_rows(runs: pd.DataFrame, score_files: dict[str, dict[str, Any] | None
         for d in dirs:
             sf = score_files.get(d)
             if sf is None:
-                problems.append(f"{Path(d).name}/score.json missing or unreadable: score recomputed from runs")
+                problems.append(f"{Path(d).name}/score.json missing or unreadable: "
+                                "score recomputed from runs")
             else:
                 recorded = _number(sf.get("score_s"))
         if score["score_s"] is not None and recorded is not None \
