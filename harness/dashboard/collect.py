@@ -345,7 +345,7 @@ def collect(roots: list[str | Path] | str | Path, exclude: list[Path] | None = N
             if not (bdir.parent.parent / "systems" / f"{system}.json").exists():
                 problems.append(f"{bdir.parent.parent / 'systems' / (system + '.json')}: "
                                 "system description missing")
-    runs = pd.DataFrame(rows)
+    runs = _fill_from_siblings(pd.DataFrame(rows))
     for col in RUN_COLUMNS:
         if col not in runs.columns:
             runs[col] = pd.Series(dtype=object)
@@ -359,6 +359,26 @@ def collect(roots: list[str | Path] | str | Path, exclude: list[Path] | None = N
         where = Path(r["benchmark_dir"]).relative_to(_root_of(Path(r["benchmark_dir"]), roots))
         problems.append(f"{where}/run {r['run']}: {r['problems']}")
     return Collection(roots=roots, runs=runs, scores=scores, problems=problems)
+
+
+def _fill_from_siblings(runs: pd.DataFrame) -> pd.DataFrame:
+    """A run whose summary is lost still belongs to its folder's set: take target and engine from it.
+
+    Without this a broken run would form a score group of its own (target unknown) instead of
+    counting as a non-converged run of the set it belongs to.
+    """
+    if runs.empty:
+        return runs
+    for col, missing in (("target", None), ("target_metric", None), ("engine", "unknown"),
+                         ("engine_detail", "")):
+        for _, idx in runs.groupby("benchmark_dir").groups.items():
+            vals = runs.loc[idx, col]
+            known = vals[vals.notna() & (vals != missing)] if missing is not None else vals.dropna()
+            if len(known):
+                fill = known.mode().iloc[0]
+                bad = vals.isna() | (vals == missing) if missing is not None else vals.isna()
+                runs.loc[bad[bad].index, col] = fill
+    return runs
 
 
 def _root_of(path: Path, roots: list[Path]) -> Path:

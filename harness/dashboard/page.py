@@ -107,7 +107,7 @@ def _td(text: str, sort: Any = None, cls: str = "") -> str:
 
 
 def _link(path: str | None, out_dir: Path, label: str) -> str:
-    if not path:
+    if not isinstance(path, str) or not path:
         return '<span class="bad">missing</span>'
     rel = os.path.relpath(path, out_dir)
     return f'<a href="{esc(quote(Path(rel).as_posix()))}">{esc(label)}</a>'
@@ -156,8 +156,9 @@ def _scores_table(scores: pd.DataFrame, published: pd.DataFrame) -> str:
             + _td(esc(s.problems)) + "</tr>")
     for p in published.itertuples():
         value = p.value_canonical
-        time_txt = fmt_time(value) if p.metric == "time_to_train" else "—"
-        energy_txt = fmt_energy(value) if p.metric == "energy_to_train" else "—"
+        as_published = f"{p.value:g} {p.unit}"
+        time_txt = as_published if p.metric == "time_to_train" else "—"
+        energy_txt = as_published if p.metric == "energy_to_train" else "—"
         sps = fmt_num(value) + (f" per {p.per}" if isinstance(p.per, str) else "") \
             if p.metric == "samples_per_s" else "—"
         if isinstance(p.low, float) and p.low == p.low:
