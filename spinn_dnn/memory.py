@@ -1,0 +1,120 @@
+"""The per-tile memory model: what each core's program holds while it trains, in bytes.
+
+Values are float32.  A tile's program keeps in DTCM (64 KiB, single-cycle)
+everything it touches for every packet it receives: its weights (a forward
+packet x_k multiplies column k of W; a backward pass reads W again), the
+running sums of every sample in flight, and its key table.  What it touches
+once per sample or once per batch lives in the chip's SDRAM (shared by the
+chip's cores, reached by DMA): momentum, gradient accumulators, the inputs and
+pre-activations kept for the backward pass, and the loaded image itself
+(parameters, keys, weights; the program copies the weights into DTCM at start).
+
+Fixed costs that depend on the C programs (stack, globals, code size) are
+estimates here, marked as such, until c_src/ exists to measure them.
+"""
+
+from __future__ import annotations
+
+from spinn_dnn.plan import MemoryItem
+
+F32 = 4
+DTCM_BYTES = 64 * 1024
+ITCM_BYTES = 32 * 1024
+SDRAM_PER_CHIP = 123_469_792  # usable SDRAM per SpiNNaker-1 chip (spinn_machine version_spin1.py)
+# Estimates until the C programs exist (c_src/): stack and globals of a core program,
+# and its code size in ITCM.
+DTCM_FIXED = 6 * 1024
+ITCM_CODE_ESTIMATE = 16 * 1024
+KEY_ENTRY_BYTES = 16  # (key, mask, atom offset, count) per incoming source tile or outgoing partition
+KEY_TABLE_RESERVE = 64  # entries reserved at tiling time for sources not known yet (bwd, label)
+SAMPLES_PER_LOAD = 128  # samples an input tile holds in SDRAM between two host writes
+DTCM_BUDGET = DTCM_BYTES - DTCM_FIXED
+
+
+def fixed(n_key_entries: int) -> list[MemoryItem]:
+    return [
+        MemoryItem("stack+globals (estimate)", "dtcm", DTCM_FIXED, "program state, spin1 API, stack"),
+        MemoryItem("key table", "dtcm", KEY_ENTRY_BYTES * n_key_entries,
+                   "per incoming source tile and outgoing partition: key, mask, offset, count"),
+    ]
+
+
+def dense(n: int, m: int, s: int) -> list[MemoryItem]:
+    """A tile of n neurons with m inputs each (plus bias), s samples in flight."""
+    w = n * (m + 1) * F32
+    return [
+        MemoryItem("weights+bias", "dtcm", w, "column k of W is used for every input packet x_k"),
+        MemoryItem("forward sums", "dtcm", n * s * F32, "z_j of each sample in flight"),
+        MemoryItem("error sums", "dtcm", n * s * F32, "dE/dy_j accumulated from the next layer"),
+        MemoryItem("deltas", "dtcm", n * F32, "dE/dz_j of the sample being back-propagated"),
+        MemoryItem("momentum", "sdram", w, "SGD momentum, used once per batch"),
+        MemoryItem("gradient accumulator", "sdram", w, "sum over the batch of delta x^T"),
+        MemoryItem("inputs kept", "sdram", m * s * F32, "x of each sample in flight, for delta x^T"),
+        MemoryItem("pre-activations kept", "sdram", n * s * F32, "z of each sample in flight, for f'(z)"),
+    ]
+
+
+def conv(n: int, channels: int, fan_in: int, span: int, s: int) -> list[MemoryItem]:
+    """A tile of n output atoms covering `channels` filters; its inputs span `span` atoms."""
+    w = channels * (fan_in + 1) * F32
+    return [
+        MemoryItem("kernels+bias", "dtcm", w, "every input packet meets every covered filter"),
+        MemoryItem("forward sums", "dtcm", n * s * F32, "z of each output atom and sample in flight"),
+        MemoryItem("error sums", "dtcm", n * s * F32, "dE/dy accumulated from the next layer"),
+        MemoryItem("input error buffer", "dtcm", span * F32, "dE/dx scattered over the receptive inputs"),
+        MemoryItem("momentum", "sdram", w, "SGD momentum"),
+        MemoryItem("gradient accumulator", "sdram", w, "sum over the batch of the kernel gradient"),
+        MemoryItem("inputs kept", "sdram", span * s * F32, "receptive inputs of each sample in flight"),
+        MemoryItem("pre-activations kept", "sdram", n * s * F32, "z, for f'(z)"),
+    ]
+
+
+def pool(n: int, span: int, s: int, is_max: bool) -> list[MemoryItem]:
+    items = [
+        MemoryItem("forward max/sums", "dtcm", n * s * F32, "running max or sum per output and sample"),
+        MemoryItem("error sums", "dtcm", n * s * F32, "dE/dy accumulated from the next layer"),
+        MemoryItem("input error buffer", "dtcm", span * F32, "dE/dx routed to the inputs"),
+        MemoryItem("outputs kept", "sdram", n * s * F32, "y, for the activation's derivative"),
+    ]
+    if is_max:
+        items.append(MemoryItem("argmax kept", "sdram", n * s * F32, "which input won, per sample"))
+    return items
+
+
+def block(rows: int, cols: int, s: int) -> list[MemoryItem]:
+    """A block of W (rows neurons x cols inputs) of a layer split in two dimensions."""
+    w = rows * cols * F32
+    return [
+        MemoryItem("weight block", "dtcm", w, "column k of the block for every input packet"),
+        MemoryItem("partial sums", "dtcm", rows * s * F32, "partial z per sample in flight"),
+        MemoryItem("deltas", "dtcm", rows * F32, "dE/dz from the accumulator"),
+        MemoryItem("momentum", "sdram", w, "SGD momentum"),
+        MemoryItem("gradient accumulator", "sdram", w, "sum over the batch of delta x^T"),
+        MemoryItem("inputs kept", "sdram", cols * s * F32, "x (this block's columns) per sample"),
+    ]
+
+
+def accumulator(rows: int, n_blocks: int, s: int) -> list[MemoryItem]:
+    return [
+        MemoryItem("bias", "dtcm", rows * F32, "added once the partial sums are in"),
+        MemoryItem("sums", "dtcm", rows * s * F32, "z per sample in flight"),
+        MemoryItem("partials counted", "dtcm", rows * s * F32, f"how many of {n_blocks} blocks reported"),
+        MemoryItem("error sums", "dtcm", rows * s * F32, "dE/dy from the next layer"),
+        MemoryItem("bias momentum+gradient", "sdram", 2 * rows * F32, "SGD state of the bias"),
+        MemoryItem("pre-activations kept", "sdram", rows * s * F32, "z, for f'(z)"),
+    ]
+
+
+def input_tile(n: int, with_labels: bool) -> list[MemoryItem]:
+    items = [
+        MemoryItem("sample being sent", "dtcm", n * F32, "one sample's values, sent as packets"),
+        MemoryItem("sample buffer", "sdram", SAMPLES_PER_LOAD * n * F32,
+                   f"{SAMPLES_PER_LOAD} samples written by the host between loads"),
+    ]
+    if with_labels:
+        items.append(MemoryItem("labels", "sdram", SAMPLES_PER_LOAD * F32, "class of each buffered sample"))
+    return items
+
+
+def dtcm_total(items: list[MemoryItem]) -> int:
+    return sum(i.bytes for i in items if i.where == "dtcm")

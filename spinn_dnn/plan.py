@@ -1,0 +1,109 @@
+"""The mapping plan: tiles, partitions and keys as plain data.
+
+Built on the host from the layer graph (tiling.py, keys.py) before the
+toolchain runs, pickled to the toolchain's own process, which turns it into
+application and machine vertices and must reproduce its keys exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from spinn_dnn.layers import Layer
+
+# Multicast partitions.  fwd: activations; bwd: errors (partial sums of dE/dx per
+# input atom); label: the sample's class to the loss layer; partial/delta: between
+# the weight blocks and accumulators of a layer split in two dimensions; softmax:
+# each output tile's sum of exponentials to the others, when the output layer spans tiles.
+PARTITIONS = ("fwd", "bwd", "label", "softmax", "partial", "delta")
+
+MASK32 = 0xFFFFFFFF
+
+
+@dataclass
+class MemoryItem:
+    """One buffer a tile's program holds during training."""
+
+    name: str
+    where: str  # "dtcm" | "sdram"
+    bytes: int
+    why: str
+
+
+@dataclass
+class Tile:
+    """One machine vertex: a contiguous range of a vertex's atoms on one core."""
+
+    vertex: str
+    index: int
+    role: str  # input | dense | conv | pool | block | acc
+    lo: int  # first atom owned (output of the layer; rows for a block)
+    hi: int
+    in_lo: int = 0  # bounding range of the input atoms the tile needs
+    in_hi: int = 0
+    n_in_needed: int = 0  # how many inputs in [in_lo, in_hi) its receptive fields cover
+    channels: list[int] = field(default_factory=list)  # conv/pool: output channels it covers
+    row_block: int = 0  # block/acc: which rows
+    col_block: int = 0  # block: which input columns
+    memory: list[MemoryItem] = field(default_factory=list)
+    keys: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # pid -> (key, mask, n_keys)
+
+    @property
+    def n_atoms(self) -> int:
+        return self.hi - self.lo
+
+    @property
+    def label(self) -> str:
+        return f"{self.vertex}[{self.index}]"
+
+    def bytes_in(self, where: str) -> int:
+        return sum(m.bytes for m in self.memory if m.where == where)
+
+
+@dataclass
+class VertexPlan:
+    """One application vertex (a layer, or one half of a layer split in two dimensions)."""
+
+    label: str
+    layer: int  # index into Plan.layers
+    role: str
+    n_atoms: int
+    atoms_per_tile: int
+    tiles: list[Tile]
+    app_keys: dict[str, tuple[int, int]] = field(default_factory=dict)  # pid -> (base key, mask)
+
+
+@dataclass
+class Route:
+    """Packets of one source tile in one partition, and the tiles that must receive them."""
+
+    pid: str
+    src: tuple[str, int]  # (vertex label, tile index)
+    dst: list[tuple[str, int]]
+    packets_per_sample: int  # packets the source sends per training sample
+
+
+@dataclass
+class Plan:
+    """Everything the toolchain needs, and everything the report is built from."""
+
+    model_name: str
+    policy: str
+    in_flight: int
+    layers: list[Layer]
+    vertices: list[VertexPlan]
+    routes: list[Route]
+    optimizer: dict[str, float]
+
+    def vertex(self, label: str) -> VertexPlan:
+        for v in self.vertices:
+            if v.label == label:
+                return v
+        raise KeyError(label)
+
+    def tile(self, ref: tuple[str, int]) -> Tile:
+        return self.vertex(ref[0]).tiles[ref[1]]
+
+    @property
+    def n_cores(self) -> int:
+        return sum(len(v.tiles) for v in self.vertices)

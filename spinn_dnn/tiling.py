@@ -1,0 +1,236 @@
+"""Decompose layers into tiles (machine vertices) that fit one core, and connect them.
+
+Tiles own contiguous, power-of-two aligned ranges of their layer's atoms, so
+that a tile's keys are one key/mask pair and `key - layer base` is the atom's
+index in the layer (the weight column it multiplies, on the receiving side).
+
+Policies:
+* `neuron_per_core`: one atom per core everywhere (the thesis prototype's
+  design, spiDNN: every neuron and every input value is a core).
+* `auto`: the largest power-of-two number of atoms whose working set fits a
+  core's DTCM (spinn_dnn.memory); a Dense layer whose single neuron does not
+  fit is split in two dimensions: blocks of W (rows x input columns) that send
+  partial sums to one accumulator core per row block.
+
+Routes connect a source tile only to the tiles that need its values: a
+convolution or pooling tile receives only the source tiles its receptive
+fields overlap, and sends its input errors only to the tiles that own them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spinn_dnn import memory
+from spinn_dnn.errors import DoesNotFitError
+from spinn_dnn.layers import Layer
+from spinn_dnn.plan import Plan, Route, Tile, VertexPlan
+
+POLICIES = ("auto", "neuron_per_core")
+
+
+def next_pow2(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def receptive_mask(layer: Layer, lo: int, hi: int) -> np.ndarray:
+    """Which of the layer's inputs (flat, channels last) output atoms [lo, hi) read."""
+    if layer.kind == "dense":
+        return np.ones(layer.n_inputs, dtype=bool)
+    h, w, c = layer.in_shape
+    mask = np.zeros((h, w, c), dtype=bool)
+    oy, ox, oc = np.unravel_index(np.arange(lo, hi), layer.out_shape)
+    (kh, kw), (sh, sw), (pt, pl) = layer.kernel, layer.strides, layer.pads
+    if layer.kind == "conv":
+        for y, x in set(zip(oy.tolist(), ox.tolist(), strict=True)):
+            r0, c0 = y * sh - pt, x * sw - pl
+            mask[max(r0, 0):max(r0 + kh, 0), max(c0, 0):max(c0 + kw, 0), :] = True
+    else:  # pooling: each output reads its own channel only
+        for y, x, ch in zip(oy.tolist(), ox.tolist(), oc.tolist(), strict=True):
+            r0, c0 = y * sh - pt, x * sw - pl
+            mask[max(r0, 0):max(r0 + kh, 0), max(c0, 0):max(c0 + kw, 0), ch] = True
+    return mask.ravel()
+
+
+def _span(mask: np.ndarray) -> tuple[int, int, int]:
+    idx = np.flatnonzero(mask)
+    return int(idx[0]), int(idx[-1]) + 1, int(idx.size)
+
+
+def _sources_hit(mask: np.ndarray, sources: list[Tile]) -> list[Tile]:
+    return [s for s in sources if mask[s.lo:s.hi].any()]
+
+
+def _layer_tiles(layer: Layer, label: str, p: int, s: int, prev_out: list[Tile]) -> list[Tile]:
+    """Tiles of p atoms for a non-split layer, with their memory (key table estimated)."""
+    tiles = []
+    for i, lo in enumerate(range(0, layer.n_atoms, p)):
+        hi = min(layer.n_atoms, lo + p)
+        tile = Tile(label, i, _role(layer), lo, hi)
+        if layer.kind == "input":
+            tile.memory = memory.input_tile(hi - lo, with_labels=(i == 0))
+            n_src = 0
+        else:
+            mask = receptive_mask(layer, lo, hi)
+            tile.in_lo, tile.in_hi, tile.n_in_needed = _span(mask)
+            n_src = len(_sources_hit(mask, prev_out))
+            span = tile.in_hi - tile.in_lo
+            if layer.kind == "dense":
+                tile.memory = memory.dense(hi - lo, layer.n_inputs, s)
+            else:
+                tile.channels = sorted(set((np.arange(lo, hi) % layer.out_shape[2]).tolist()))
+                if layer.kind == "conv":
+                    tile.memory = memory.conv(hi - lo, len(tile.channels), layer.fan_in, span, s)
+                else:
+                    tile.memory = memory.pool(hi - lo, span, s, layer.kind == "maxpool")
+        tile.memory = memory.fixed(n_src + memory.KEY_TABLE_RESERVE) + tile.memory
+        tiles.append(tile)
+    return tiles
+
+
+def _role(layer: Layer) -> str:
+    return {"input": "input", "dense": "dense", "conv": "conv"}.get(layer.kind, "pool")
+
+
+def _fits(tiles: list[Tile]) -> bool:
+    return all(t.bytes_in("dtcm") <= memory.DTCM_BYTES for t in tiles)
+
+
+def _split_dense(layer: Layer, s: int, prev_out: list[Tile]) -> tuple[VertexPlan, VertexPlan]:
+    """Blocks of W plus accumulators, for a Dense layer whose one neuron overflows DTCM."""
+    m, n = layer.n_inputs, layer.n_atoms
+    reserve = memory.fixed(len(prev_out) + memory.KEY_TABLE_RESERVE)
+
+    def block_fits(rows: int, cols: int) -> bool:
+        return memory.dtcm_total(reserve + memory.block(rows, cols, s)) <= memory.DTCM_BYTES
+
+    cb = next_pow2(m)
+    while cb > 1 and not block_fits(1, cb):
+        cb //= 2
+    rb = 1
+    while rb < next_pow2(n) and block_fits(rb * 2, cb):
+        rb *= 2
+    n_rows, n_cols = -(-n // rb), -(-m // cb)
+    blocks_label, acc_label = f"{layer.name}/blocks", layer.name
+    blocks = []
+    for r in range(n_rows):
+        for c in range(n_cols):
+            lo, hi = r * rb, min(n, (r + 1) * rb)
+            clo, chi = c * cb, min(m, (c + 1) * cb)
+            t = Tile(blocks_label, len(blocks), "block", lo, hi, clo, chi, chi - clo, row_block=r, col_block=c)
+            n_src = sum(1 for p in prev_out if p.lo < chi and p.hi > clo)
+            t.memory = memory.fixed(n_src + memory.KEY_TABLE_RESERVE) + memory.block(hi - lo, chi - clo, s)
+            blocks.append(t)
+    accs = []
+    for r in range(n_rows):
+        lo, hi = r * rb, min(n, (r + 1) * rb)
+        t = Tile(acc_label, r, "acc", lo, hi, 0, m, m, row_block=r)
+        t.memory = memory.fixed(n_cols + memory.KEY_TABLE_RESERVE) + memory.accumulator(hi - lo, n_cols, s)
+        accs.append(t)
+    if not _fits(blocks) or not _fits(accs):
+        raise DoesNotFitError(f"layer '{layer.name}': even a 1x1 block of W does not fit one core's DTCM")
+    return (VertexPlan(blocks_label, layer.index, "block", n_rows * n_cols * rb, rb, blocks),
+            VertexPlan(acc_label, layer.index, "acc", n, rb, accs))
+
+
+def tile_layers(layers: list[Layer], policy: str, in_flight: int) -> tuple[list[VertexPlan], list[Route]]:
+    """Vertices (tiles) of every layer and the routes between them."""
+    if policy not in POLICIES:
+        raise ValueError(f"policy {policy!r}; allowed: {', '.join(POLICIES)}")
+    vertices: list[VertexPlan] = []
+    ins: list[VertexPlan] = []  # per layer: the vertex receiving its inputs
+    outs: list[VertexPlan] = []  # per layer: the vertex emitting its outputs
+    for layer in layers:
+        prev_out = outs[-1].tiles if outs else []
+        label = layer.name
+        if policy == "neuron_per_core":
+            candidates = [1]
+        else:
+            top = next_pow2(layer.n_atoms)
+            candidates = [top >> k for k in range(top.bit_length())]
+        chosen = None
+        for p in candidates:
+            tiles = _layer_tiles(layer, label, p, in_flight, prev_out)
+            if _fits(tiles):
+                chosen = VertexPlan(label, layer.index, _role(layer), layer.n_atoms, p, tiles)
+                break
+        if chosen is not None:
+            vertices.append(chosen)
+            ins.append(chosen)
+            outs.append(chosen)
+            continue
+        if layer.kind == "dense" and policy == "auto":
+            blocks, accs = _split_dense(layer, in_flight, prev_out)
+            vertices += [blocks, accs]
+            ins.append(blocks)
+            outs.append(accs)
+            continue
+        worst = max(tiles, key=lambda t: t.bytes_in("dtcm"))
+        raise DoesNotFitError(
+            f"layer {layer.index} '{layer.name}' ({layer.kind}): one atom per core needs "
+            f"{worst.bytes_in('dtcm')} bytes of DTCM, more than {memory.DTCM_BYTES}"
+            + ("; policy 'auto' splits Dense layers in two dimensions" if layer.kind == "dense" else "")
+        )
+    routes = _routes(layers, ins, outs)
+    return vertices, routes
+
+
+def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan]) -> list[Route]:
+    routes: list[Route] = []
+    for li in range(1, len(layers)):
+        layer, src_v, dst_v = layers[li], outs[li - 1], ins[li]
+        masks = {t.index: _tile_mask(layer, t) for t in dst_v.tiles}
+        for s in src_v.tiles:
+            dst = [(dst_v.label, t.index) for t in dst_v.tiles if masks[t.index][s.lo:s.hi].any()]
+            if dst:
+                routes.append(Route("fwd", (src_v.label, s.index), dst, s.n_atoms))
+        if li >= 2:  # errors go back to every layer but the input
+            for t in dst_v.tiles:
+                hit = _sources_hit(masks[t.index], src_v.tiles)
+                routes.append(Route("bwd", (dst_v.label, t.index), [(src_v.label, s.index) for s in hit],
+                                    t.n_in_needed))
+        if ins[li] is not outs[li]:  # split layer: blocks <-> accumulators
+            acc_v = outs[li]
+            for b in dst_v.tiles:
+                routes.append(Route("partial", (dst_v.label, b.index), [(acc_v.label, b.row_block)],
+                                    b.n_atoms))
+            for a in acc_v.tiles:
+                dst = [(dst_v.label, b.index) for b in dst_v.tiles if b.row_block == a.index]
+                routes.append(Route("delta", (acc_v.label, a.index), dst, a.n_atoms))
+    last = outs[-1]
+    routes.append(Route("label", (outs[0].label, 0), [(last.label, t.index) for t in last.tiles], 1))
+    if layers[-1].activation == "softmax" and len(last.tiles) > 1:
+        everyone = [(last.label, t.index) for t in last.tiles]
+        for t in last.tiles:
+            routes.append(Route("softmax", (last.label, t.index), everyone, 1))
+    return routes
+
+
+def _tile_mask(layer: Layer, tile: Tile) -> np.ndarray:
+    if tile.role == "block":
+        mask = np.zeros(layer.n_inputs, dtype=bool)
+        mask[tile.in_lo:tile.in_hi] = True
+        return mask
+    return receptive_mask(layer, tile.lo, tile.hi)
+
+
+def finalise_memory(plan: Plan) -> None:
+    """Replace the key-table estimate by the exact count and check every budget."""
+    incoming: dict[tuple[str, int], int] = {}
+    outgoing: dict[tuple[str, int], int] = {}
+    for r in plan.routes:
+        outgoing[r.src] = outgoing.get(r.src, 0) + 1
+        for d in r.dst:
+            incoming[d] = incoming.get(d, 0) + 1
+    for v in plan.vertices:
+        for t in v.tiles:
+            ref = (v.label, t.index)
+            n = incoming.get(ref, 0) + outgoing.get(ref, 0)
+            t.memory = memory.fixed(n) + [m for m in t.memory if m.where != "dtcm" or m.name not in
+                                          ("stack+globals (estimate)", "key table")]
+            if t.bytes_in("dtcm") > memory.DTCM_BYTES:
+                raise DoesNotFitError(f"tile {t.label}: {t.bytes_in('dtcm')} bytes of DTCM > "
+                                      f"{memory.DTCM_BYTES} once its {n} key-table entries are known")
+            sdram = t.bytes_in("sdram")
+            if sdram > memory.SDRAM_PER_CHIP:
+                raise DoesNotFitError(f"tile {t.label}: {sdram} bytes of SDRAM > a chip's {memory.SDRAM_PER_CHIP}")
