@@ -133,8 +133,13 @@ def _split_dense(layer: Layer, s: int, prev_out: list[Tile]) -> tuple[VertexPlan
             VertexPlan(acc_label, layer.index, "acc", n, rb, accs))
 
 
-def tile_layers(layers: list[Layer], policy: str, in_flight: int) -> tuple[list[VertexPlan], list[Route]]:
-    """Vertices (tiles) of every layer and the routes between them."""
+def tile_layers(layers: list[Layer], policy: str, in_flight: int,
+                max_atoms_per_core: int | None = None) -> tuple[list[VertexPlan], list[Route]]:
+    """Vertices (tiles) of every layer and the routes between them.
+
+    `max_atoms_per_core` (auto only, rounded down to a power of two) trades cores
+    for parallelism: fewer atoms per core means more cores working at once.
+    """
     if policy not in POLICIES:
         raise ValueError(f"policy {policy!r}; allowed: {', '.join(POLICIES)}")
     vertices: list[VertexPlan] = []
@@ -147,6 +152,8 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int) -> tuple[list[
             candidates = [1]
         else:
             top = next_pow2(layer.n_atoms)
+            if max_atoms_per_core:
+                top = min(top, 1 << (max(1, max_atoms_per_core).bit_length() - 1))
             candidates = [top >> k for k in range(top.bit_length())]
         chosen = None
         for p in candidates:
@@ -233,4 +240,5 @@ def finalise_memory(plan: Plan) -> None:
                                       f"{memory.DTCM_BYTES} once its {n} key-table entries are known")
             sdram = t.bytes_in("sdram")
             if sdram > memory.SDRAM_PER_CHIP:
-                raise DoesNotFitError(f"tile {t.label}: {sdram} bytes of SDRAM > a chip's {memory.SDRAM_PER_CHIP}")
+                raise DoesNotFitError(
+                    f"tile {t.label}: {sdram} bytes of SDRAM > a chip's {memory.SDRAM_PER_CHIP}")

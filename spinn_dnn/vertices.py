@@ -64,7 +64,8 @@ class TileVertex(MachineVertex, AbstractHasAssociatedBinary, AbstractGeneratesDa
             mine = infos.get_info_from(self, pid) if info is not None else None
             got = (mine.key, mine.mask) if mine is not None else None
             if got != (key, mask):
-                raise MappingError(f"{self.tile.label} partition {pid}: toolchain key {got} != plan {(key, mask)}")
+                raise MappingError(
+                    f"{self.tile.label} partition {pid}: toolchain key {got} != plan {(key, mask)}")
         for region, content in sorted(self.image.items()):
             name = regions.REGIONS[region]
             if isinstance(content, int):

@@ -1,0 +1,134 @@
+"""`from_keras`: a Keras model placed and routed on a SpiNNaker machine, ready to load."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spinn_dnn import keywalk, regions, report
+from spinn_dnn.errors import DoesNotFitError, MappingError
+from spinn_dnn.importer import import_model
+from spinn_dnn.keys import allocate_keys
+from spinn_dnn.layers import Layer
+from spinn_dnn.machine import CORES_PER_BOARD, Machine, VirtualMachine, boards_for
+from spinn_dnn.plan import Plan
+from spinn_dnn.tiling import finalise_memory, tile_layers
+from spinn_dnn.toolchain_process import ToolchainResult, run_toolchain
+
+DEFAULT_OPTIMIZER = {"learning_rate": 0.05, "momentum": 0.9, "nesterov": 0, "batch_size": 128}
+
+
+class SpiNNakerModel:
+    """A mapped model: the plan, what the toolchain made of it, and the report."""
+
+    def __init__(self, plan: Plan, result: ToolchainResult, mapping: report.Mapping) -> None:
+        self.plan = plan
+        self.toolchain = result
+        self.mapping = mapping
+
+    def region(self, vertex: str, tile: int, name: str) -> bytes:
+        """A tile's region as the toolchain's data specification holds it (what a board loads)."""
+        return self.toolchain.regions[(vertex, tile)].get(regions.REGIONS.index(name), b"")
+
+    def get_weights(self) -> list[np.ndarray]:
+        """The weights in Keras order, read back from the tiles' loaded memory images."""
+        out: list[np.ndarray] = []
+        for layer in self.plan.layers:
+            if layer.trainable:
+                out += self._layer_weights(layer)
+        return out
+
+    def _layer_weights(self, layer: Layer) -> list[np.ndarray]:
+        kernel_shape = layer.weights[0].shape
+        channels = kernel_shape[-1]
+        fan_in = int(np.prod(kernel_shape[:-1]))
+        kmat = np.full((channels, fan_in), np.nan, dtype=np.float32)
+        bias = np.full(channels, np.nan, dtype=np.float32)
+        for v in self.plan.vertices:
+            if v.layer != layer.index:
+                continue
+            for t in v.tiles:
+                ids, rows = regions.decode_weights(self.region(v.label, t.index, "WEIGHTS"))
+                p = regions.decode_params(self.region(v.label, t.index, "PARAMS"))
+                if t.role == "block":
+                    _put(kmat, (ids, slice(p["in_lo"], p["in_hi"])), rows, layer, t.label)
+                elif t.role == "acc":
+                    _put(bias, (ids,), rows[:, 0], layer, t.label)
+                else:
+                    _put(kmat, (ids,), rows[:, :fan_in], layer, t.label)
+                    _put(bias, (ids,), rows[:, fan_in], layer, t.label)
+        if np.isnan(kmat).any():
+            raise MappingError(f"layer '{layer.name}': some weights are on no core")
+        weights = [np.ascontiguousarray(kmat.T).reshape(kernel_shape)]
+        if layer.use_bias:
+            weights.append(bias)
+        return weights
+
+
+def _put(target: np.ndarray, where: tuple, values: np.ndarray, layer: Layer, tile: str) -> None:
+    """Place values read from a tile; copies held by several tiles must agree exactly."""
+    if len(where) == 2:
+        where = np.ix_(where[0], np.arange(target.shape[1])[where[1]])
+    current = target[where]
+    known = ~np.isnan(current)
+    if known.any() and not np.array_equal(current[known], values[known]):
+        raise MappingError(f"layer '{layer.name}': tile {tile} holds weights that differ from another copy")
+    target[where] = values
+
+
+def plan_model(model: Any, policy: str = "auto", in_flight: int = 2,
+               optimizer: dict[str, float] | None = None, max_atoms_per_core: int | None = None) -> Plan:
+    """The mapping plan of a Keras model (no toolchain yet): tiles, routes, keys, memory."""
+    layers = import_model(model)
+    vertices, routes = tile_layers(layers, policy, in_flight, max_atoms_per_core)
+    plan = Plan(model.name, policy, in_flight, layers, vertices, routes, dict(optimizer or DEFAULT_OPTIMIZER))
+    finalise_memory(plan)
+    allocate_keys(plan)
+    return plan
+
+
+def from_keras(model: Any, machine: Machine | None = None, policy: str = "auto", in_flight: int = 2,
+               optimizer: dict[str, float] | None = None, run_dir: str | Path | None = None,
+               verify: bool = True, max_atoms_per_core: int | None = None) -> SpiNNakerModel:
+    """Import, tile, place, key and route a Keras model on `machine` (default: virtual SpiNN-5 boards).
+
+    The toolchain runs in its own process rooted at `run_dir` (a fresh temporary
+    folder by default), where its config and reports stay.  With `verify`, every
+    key is walked through the toolchain's routing tables (keywalk.walk) and every
+    core's data-specification regions are compared with the images asked for.
+    """
+    t0 = time.perf_counter()
+    machine = machine or VirtualMachine()
+    plan = plan_model(model, policy, in_flight, optimizer, max_atoms_per_core)
+    needed = boards_for(plan.n_cores)
+    boards = getattr(machine, "boards", None)
+    if boards is not None and needed > boards:
+        raise DoesNotFitError(
+            f"model '{plan.model_name}' under policy '{policy}' needs {plan.n_cores} cores, that is "
+            f"{needed} boards of {CORES_PER_BOARD} application cores; the machine has {boards}")
+    run_dir = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix="spinn_dnn_map_"))
+    result = run_toolchain(plan, machine, run_dir, needed)
+    summary = keywalk.WalkSummary(0, 0, 0, 0)
+    if verify:
+        check_images(plan, result)
+        summary = keywalk.walk(plan, result)
+    mapping = report.build(plan, result, summary, repr(machine), time.perf_counter() - t0, str(run_dir))
+    return SpiNNakerModel(plan, result, mapping)
+
+
+def check_images(plan: Plan, result: ToolchainResult) -> None:
+    """Every region the toolchain's data specification holds equals the image the plan asked for."""
+    for v in plan.vertices:
+        for t in v.tiles:
+            want = regions.tile_image(plan, v, t)
+            got = result.regions[(v.label, t.index)]
+            for region, content in want.items():
+                if isinstance(content, int):
+                    if result.region_sizes[(v.label, t.index)].get(region, 0) < content:
+                        raise MappingError(f"{t.label}: region {regions.REGIONS[region]} reserved too small")
+                elif content.size and got.get(region) != content.tobytes():
+                    raise MappingError(f"{t.label}: region {regions.REGIONS[region]} differs from the plan")
