@@ -25,7 +25,7 @@ from harness.dashboard.plots import Figure
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:1.5em auto;
-max-width:1250px;padding:0 1em;color:#1c1c1c;line-height:1.4}
+max-width:1500px;padding:0 1em;color:#1c1c1c;line-height:1.4}
 h1{margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.86em}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
@@ -38,7 +38,7 @@ figure{display:inline-block;margin:.5em 1em 1em 0;vertical-align:top;max-width:1
 figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:.8em;color:#444;max-width:760px}
 .problems{background:#fff3f3;border:1px solid #e0b0b0;padding:.5em 1.2em}
 .problems li{margin:.2em 0;font-size:.9em}.img-failed{outline:3px solid red}
-nav a{margin-right:1em}.scroll{overflow-x:auto;max-width:100%}
+nav a{margin-right:1em}td.notes{min-width:16em;font-size:.92em}.scroll{overflow-x:auto;max-width:100%}
 """
 
 # Sorting by clicking a header, and marking images: every <img> gets data-natural-width once the
@@ -153,7 +153,7 @@ def _scores_table(scores: pd.DataFrame, published: pd.DataFrame) -> str:
             + _td(score, s.score_s, "num") + _td(spread, s.min_s, "num")
             + _td(energy, s.energy_j, "num") + _td(fmt_num(s.samples_per_s), s.samples_per_s, "num")
             + _td(fmt_num(s.final_accuracy, 4), s.final_accuracy, "num")
-            + _td(esc(s.problems)) + "</tr>")
+            + _td(esc(s.problems), cls="notes") + "</tr>")
     for p in published.itertuples():
         value = p.value_canonical
         as_published = f"{p.value:g} {p.unit}"
@@ -173,7 +173,7 @@ def _scores_table(scores: pd.DataFrame, published: pd.DataFrame) -> str:
             + _td(time_txt, value if p.metric == "time_to_train" else None, "num") + _td("—")
             + _td(energy_txt, value if p.metric == "energy_to_train" else None, "num")
             + _td(sps, value if p.metric == "samples_per_s" else None, "num") + _td("—")
-            + _td(esc(f"{rnd}{tgt}source: {p.source}")) + "</tr>")
+            + _td(esc(f"{rnd}{tgt}source: {p.source}"), cls="notes") + "</tr>")
     return _table(head, rows)
 
 

@@ -139,7 +139,7 @@ def accuracy_figure(runs: pd.DataFrame, title: str, target: float | None, colors
                           label="last evaluation, not converged"))
     if modeled_any:
         handles.append(Line2D([], [], color="grey", ls="--", label="modeled clock"))
-    ax.legend(handles=handles, fontsize=8, loc="lower right")
+    ax.legend(handles=handles, fontsize=8, loc="best")
     png, svg = _save(fig, out_dir, name)
     return Figure("accuracy", "", target, title, png, svg,
                   "Evaluation accuracy after each evaluation, per run. Stars mark the time the target "
@@ -178,7 +178,8 @@ def _bar_figure(kind: str, scores: pd.DataFrame, runs: pd.DataFrame, published: 
             ax.text(right, y, f"  {value / factor:.3g} {unit}", va="center", fontsize=8)
         else:
             reason = g.reason if is_time else (
-                f"no energy: {g.energy_kind}" if g.energy_kind in ("none", "") else "no score")
+                "no energy recorded (meter: none)" if g.energy_kind in ("none", "") else
+                "no energy score (no time score)")
             notes.append((y, f"no score: {reason}" if is_time else reason))
         if len(pts):
             ax.plot(pts, [y] * len(pts), "o", color="black", ms=4, zorder=4)
@@ -200,7 +201,7 @@ def _bar_figure(kind: str, scores: pd.DataFrame, runs: pd.DataFrame, published: 
         labels.append(f"published: {p.system}{rnd}")
         y += 1
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
-    ax.invert_yaxis()
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # every row visible, bar or not, first at the top
     if _wants_log(values):
         ax.set_xscale("log")
     xmin, xmax = ax.get_xlim()
