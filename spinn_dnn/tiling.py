@@ -104,12 +104,23 @@ def _split_dense(layer: Layer, s: int, prev_out: list[Tile]) -> tuple[VertexPlan
     def block_fits(rows: int, cols: int) -> bool:
         return memory.dtcm_total(reserve + memory.block(rows, cols, s)) <= memory.DTCM_BYTES
 
+    # Every power-of-two column width that fits, with the most rows that fit beside it;
+    # keep the shape that needs the fewest cores (blocks plus one accumulator per row block).
+    best: tuple[int, int, int] | None = None
     cb = next_pow2(m)
-    while cb > 1 and not block_fits(1, cb):
+    while cb >= 1:
+        if block_fits(1, cb):
+            rb = 1
+            while rb < next_pow2(n) and block_fits(rb * 2, cb):
+                rb *= 2
+            rows = -(-n // rb)
+            cores = rows * -(-m // cb) + rows
+            if best is None or cores < best[0]:
+                best = (cores, rb, cb)
         cb //= 2
-    rb = 1
-    while rb < next_pow2(n) and block_fits(rb * 2, cb):
-        rb *= 2
+    if best is None:
+        raise DoesNotFitError(f"layer '{layer.name}': even a 1x1 block of W does not fit one core's DTCM")
+    _, rb, cb = best
     n_rows, n_cols = -(-n // rb), -(-m // cb)
     blocks_label, acc_label = f"{layer.name}/blocks", layer.name
     blocks = []
