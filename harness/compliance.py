@@ -1,5 +1,11 @@
 """MLPerf compliance of a run's log, checked by `mlperf_logging` itself.
 
+A workload says which rules judge it (`Workload.ruleset`).  An MLPerf
+benchmark (ResNet-50: "official") is checked against the package's own
+`training_4.0.0/common.yaml`, exactly as `python -m
+mlperf_logging.compliance_checker --usage training --ruleset 4.0.0` does,
+which hands over to the closed-division and per-benchmark files itself.
+
 The MNIST benchmarks are not in MLPerf's rulesets, so the rules are built at
 run time from the installed package's `training_4.0.0/common.yaml` (all the
 rules every MLPerf training log obeys) minus its hand-off to a per-division
@@ -84,6 +90,22 @@ def write_rules(path: Path, benchmark: str, target: float) -> Path:
     return path.resolve()
 
 
+OFFICIAL_RULES = f"{USAGE}_{RULESET}/common.yaml"
+
+
+def prepare_rules(ruleset: str, path: Path, benchmark: str, target: float) -> str:
+    """The rules a workload's logs are checked against: the package's own or derived ones at `path`.
+
+    Official rules are named relative to the checker's package (as its command line
+    names them); derived ones are written to `path` and named by absolute path.
+    """
+    if ruleset == "official":
+        return OFFICIAL_RULES
+    if ruleset != "derived":
+        raise ValueError(f"unknown ruleset {ruleset!r}; allowed: official, derived")
+    return str(write_rules(path, benchmark, target))
+
+
 def checker_version() -> str:
     try:
         return metadata.version("mlperf-logging")
@@ -128,18 +150,22 @@ def _captured_root_warnings():
         root.handlers = saved
 
 
-def check_log(log_path: Path, rules_path: Path) -> Verdict:
-    """Run `mlperf_logging`'s compliance checker on one log; never raises on a bad log."""
+def check_log(log_path: Path, rules_path: Path | str) -> Verdict:
+    """Run `mlperf_logging`'s compliance checker on one log; never raises on a bad log.
+
+    `rules_path` is a derived rules file, or OFFICIAL_RULES for MLPerf's own.
+    """
     from mlperf_logging.compliance_checker import mlp_compliance
 
     checker = mlp_compliance.make_checker(USAGE, RULESET, quiet=False, werror=False)
     with _captured_root_warnings() as capture:
         passed = bool(checker.check_file(str(log_path), str(rules_path)))
     messages = [m for m in capture.lines if m]
+    official = str(rules_path) == OFFICIAL_RULES
     return Verdict(
         passed=passed,
         messages=messages,
-        rules=str(rules_path),
-        checker=f"mlperf_logging {checker_version()} compliance_checker, "
-        f"{USAGE} {RULESET} common rules + benchmark target",
+        rules=f"mlperf_logging {OFFICIAL_RULES} (official)" if official else str(rules_path),
+        checker=f"mlperf_logging {checker_version()} compliance_checker, {USAGE} {RULESET} "
+        + ("official rules (closed division)" if official else "common rules + benchmark target"),
     )

@@ -18,7 +18,7 @@ import yaml
 import workloads
 from harness import engines
 from harness.errors import ConfigError
-from harness.schema import config_schema
+from harness.schema import OPTIMIZER_KEYS, SCHEDULE_NEEDS, SCHEDULE_OPTIONAL, config_schema
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,11 @@ def _describe(error: jsonschema.ValidationError) -> str:
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     merged = copy.deepcopy(base)
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "schedule":
+        # A schedule, or an optimizer of another name, replaces the default whole.
+        replaced = key == "schedule" or (
+            key == "optimizer" and isinstance(value, dict) and isinstance(merged.get(key), dict)
+            and value.get("name", merged[key].get("name")) != merged[key].get("name"))
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and not replaced:
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
@@ -109,9 +113,8 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def _check_recipe(recipe: dict[str, Any], ensemble_size: int) -> None:
     schedule = recipe["schedule"]
     kind = schedule["kind"]
-    needs = {"constant": set(), "step": {"boundaries", "factors"}, "cosine": {"decay_epochs"}}
-    allowed = {"kind", "final_factor"} | needs[kind] if kind == "cosine" else {"kind"} | needs[kind]
-    missing = sorted(needs[kind] - set(schedule))
+    allowed = {"kind"} | SCHEDULE_NEEDS[kind] | SCHEDULE_OPTIONAL.get(kind, set())
+    missing = sorted(SCHEDULE_NEEDS[kind] - set(schedule))
     if missing:
         raise ConfigError(f"recipe.schedule: kind {kind!r} needs {', '.join(missing)}")
     extra = sorted(set(schedule) - allowed)
@@ -126,11 +129,12 @@ def _check_recipe(recipe: dict[str, Any], ensemble_size: int) -> None:
         if schedule["boundaries"] != sorted(schedule["boundaries"]):
             raise ConfigError("recipe.schedule.boundaries must be increasing epochs")
     optimizer = recipe["optimizer"]
-    sgd_keys, adam_keys = {"momentum", "nesterov"}, {"beta_1", "beta_2", "epsilon"}
-    foreign = sorted(set(optimizer) & (adam_keys if optimizer["name"] == "sgd" else sgd_keys))
+    own = OPTIMIZER_KEYS[optimizer["name"]]
+    foreign = sorted(set(optimizer) - own - {"name", "learning_rate"})
     if foreign:
         raise ConfigError(
-            f"recipe.optimizer.{foreign[0]} does not apply to optimizer {optimizer['name']!r}"
+            f"recipe.optimizer.{foreign[0]} does not apply to optimizer {optimizer['name']!r}; "
+            f"allowed: {', '.join(sorted(own | {'name', 'learning_rate'}))}"
         )
     if ensemble_size > 1:
         member_epochs = recipe.get("member_epochs")
@@ -184,6 +188,11 @@ def load_config(
 
     recipe = _merge(workload.default_recipe, raw.get("recipe") or {})
     _check_recipe(recipe, workload.ensemble_size)
+    division = (raw.get("system") or {}).get("division", "closed")
+    try:
+        workload.check_recipe(recipe, division)
+    except workloads.WorkloadError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
 
     run_spec = raw.get("runs") or {}
     if "seeds" in run_spec:

@@ -28,9 +28,9 @@ from harness.engines.base import Engine
 from harness.mllogging import RunLog
 from harness.progress import RunProgress
 from harness.results import ResultsTree, write_json_atomic
-from harness.schedule import learning_rate
+from harness.schedule import StepSchedule, is_per_step, learning_rate, step_schedule
 from harness.system import STATUS_TO_LOG
-from workloads import Dataset, Workload
+from workloads import Dataset, LossSpec, StreamingDataset, Workload
 
 
 @dataclass
@@ -52,6 +52,25 @@ def _accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(scores, axis=1) == labels))
 
 
+def steps_per_epoch(data: Dataset | StreamingDataset, batch_size: int) -> int:
+    """Optimizer steps in one training epoch: full batches of a stream, ceil for arrays (Keras fit)."""
+    if isinstance(data, StreamingDataset):
+        return data.steps_per_epoch(batch_size)
+    return -(-data.train_samples // batch_size)
+
+
+def stream_accuracy(sessions: list[Any], data: StreamingDataset, batch_size: int) -> float:
+    """Top-1 accuracy over every evaluation sample of a stream, batch by batch (never all in memory)."""
+    correct = seen = 0
+    for x, y in data.eval_batches(batch_size):
+        scores = sum(s.predict(x) for s in sessions)
+        correct += int(np.sum(np.argmax(scores, axis=1) == y))
+        seen += len(y)
+    if seen != data.eval_samples:
+        raise RuntimeError(f"evaluation stream gave {seen} samples, expected {data.eval_samples}")
+    return correct / seen
+
+
 class Run:
     """State of one run, kept so that a failure can still be written down."""
 
@@ -64,10 +83,17 @@ class Run:
         engine: Engine,
         tree: ResultsTree,
         meter: EnergyMeter,
+        rules: str | None = None,
     ) -> None:
         self.spec, self.config, self.workload, self.data = spec, config, workload, data
         self.engine, self.tree, self.meter = engine, tree, meter
+        self.rules = rules or str(tree.rules_path)
         self.recipe = config.recipe
+        self.streaming = isinstance(data, StreamingDataset)
+        if self.streaming and workload.ensemble_size > 1:
+            raise ValueError("ensembles train from in-memory data sets only")
+        self.steps_per_epoch = steps_per_epoch(data, self.recipe["batch_size"])
+        self.step_schedule: StepSchedule | None = step_schedule(self.recipe, self.steps_per_epoch)
         self.log = RunLog(tree.log_path(spec.index), engine.clock)
         self.run_start_s: float | None = None
         self.wall_start: float | None = None
@@ -98,6 +124,8 @@ class Run:
             "workload_options": w.options,
             "engine": self.engine.provenance(),
             "log": self.tree.log_path(self.spec.index).name,
+            "data": w.data_description(),
+            "data_source": self.data.source,
             "compliance": None,
         }
 
@@ -115,8 +143,8 @@ class Run:
         log.event("seed", self.spec.seed)
         log.event("global_batch_size", r["batch_size"])
         log.event("gradient_accumulation_steps", 1)
-        log.event("train_samples", len(self.data.x_train))
-        log.event("eval_samples", len(self.data.x_test))
+        log.event("train_samples", self.data.train_samples)
+        log.event("eval_samples", self.data.eval_samples)
         log.event("opt_name", r["optimizer"]["name"])
         log.event("opt_base_learning_rate", r["optimizer"]["learning_rate"])
         if r["optimizer"]["name"] == "sgd":
@@ -128,8 +156,24 @@ class Run:
         log.event("spinnbench_eval_offset_epochs", r["eval_offset"])
         log.event("spinnbench_clock", self.engine.clock.kind)
         log.event("spinnbench_ensemble_size", w.ensemble_size)
+        log.event("spinnbench_data", w.data_description())
         if w.options:
             log.event("spinnbench_workload_options", w.options)
+        if w.loss.label_smoothing:
+            log.event("spinnbench_label_smoothing", w.loss.label_smoothing)
+        if self.step_schedule is not None:
+            log.event("spinnbench_steps_per_epoch", self.steps_per_epoch)
+        for key, value in w.mlperf_hyperparameters(r, self.steps_per_epoch).items():
+            log.event(key, value)
+
+    def _session(self, model: Any) -> Any:
+        """An engine session; only non-default extras are passed, so older engines keep working."""
+        extras: dict[str, Any] = {}
+        if self.workload.loss != LossSpec():
+            extras["loss"] = self.workload.loss
+        if self.step_schedule is not None:
+            extras["step_schedule"] = self.step_schedule
+        return self.engine.session(model, self.recipe, **extras)
 
     def clock_elapsed(self) -> float:
         return self.engine.clock.now_s() - (self.run_start_s or 0.0)
@@ -142,7 +186,7 @@ class Run:
             self.engine.seed(self.spec.seed)
             rng = np.random.default_rng(self.spec.seed)
             first_model = self.workload.build_model(member=0)
-            first_session = self.engine.session(first_model, self.recipe)
+            first_session = self._session(first_model)
             self.log.end("init_stop")
             self.meter.start()
             self.wall_start = time.perf_counter()
@@ -172,11 +216,14 @@ class Run:
         for member in range(w.ensemble_size):
             last = member == w.ensemble_size - 1
             if member > 0:
-                session = self.engine.session(w.build_model(member=member), r)
+                session = self._session(w.build_model(member=member))
             sessions.append(session)
-            x, y = w.member_training_set(member, self.data, predictors, rng)
-            self.log.event("spinnbench_member_start", member,
-                           metadata={"train_samples": len(x)})
+            if self.streaming:
+                x = y = None
+            else:
+                x, y = w.member_training_set(member, self.data, predictors, rng)
+                self.log.event("spinnbench_member_start", member,
+                               metadata={"train_samples": len(x)})
             epochs = r["max_epochs"] if last else r["member_epochs"][member]
             member_label = label + (f" net {member + 1}/{w.ensemble_size}" if not last or member
                                     else "")
@@ -200,17 +247,27 @@ class Run:
             if block_first:
                 self.log.start("block_start", metadata={
                     "first_epoch_num": global_epoch, "epoch_count": r["eval_every"]})
-        session.set_learning_rate(learning_rate(r, epoch - 1))
-        x_epoch = self.workload.augment(x, rng) if self.workload.augments else x
+        if not is_per_step(r):
+            session.set_learning_rate(learning_rate(r, epoch - 1))
+        if self.streaming:
+            # The stream shuffles and augments as it reads; nothing is materialised here.
+            batches = self.data.train_batches(global_epoch, self.spec.seed, r["batch_size"])
+            epoch_samples = self.steps_per_epoch * r["batch_size"]
+        else:
+            x_epoch = self.workload.augment(x, rng) if self.workload.augments else x
+            epoch_samples = len(x_epoch)
         self.log.start("epoch_start", metadata={"epoch_num": global_epoch})
-        progress.start_epoch(epoch, epochs, len(x_epoch))
+        progress.start_epoch(epoch, epochs, epoch_samples)
         t0 = self.engine.clock.now_s()
 
         def on_samples(n: int) -> None:
             self.samples_done += n
             progress.samples(n)
 
-        session.train_epoch(x_epoch, y, on_samples)
+        if self.streaming:
+            session.train_stream(batches, self.steps_per_epoch, on_samples)
+        else:
+            session.train_epoch(x_epoch, y, on_samples)
         self.train_seconds += self.engine.clock.now_s() - t0
         progress.end_epoch()
         self.log.end("epoch_stop", metadata={"epoch_num": global_epoch})
@@ -218,8 +275,11 @@ class Run:
             return False
         self.log.end("block_stop", metadata={"first_epoch_num": global_epoch})
         self.log.start("eval_start", metadata={"epoch_num": global_epoch})
-        scores = sum(s.predict(self.data.x_test) for s in sessions)
-        accuracy = _accuracy(scores, self.data.y_test)
+        if self.streaming:
+            accuracy = stream_accuracy(sessions, self.data, r["batch_size"])
+        else:
+            scores = sum(s.predict(self.data.x_test) for s in sessions)
+            accuracy = _accuracy(scores, self.data.y_test)
         self.log.event("eval_accuracy", accuracy, metadata={"epoch_num": global_epoch})
         self.log.end("eval_stop", metadata={"epoch_num": global_epoch})
         progress.evaluated(accuracy)
@@ -256,6 +316,6 @@ class Run:
             "energy": energy,
             "error": error,
         })
-        verdict = check_log(self.tree.log_path(self.spec.index), self.tree.rules_path)
+        verdict = check_log(self.tree.log_path(self.spec.index), self.rules)
         self.summary["compliance"] = verdict.as_dict()
         write_json_atomic(self.tree.summary_path(self.spec.index), self.summary)

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 import workloads
 from harness import engines
-from harness.compliance import write_rules
+from harness.compliance import prepare_rules
 from harness.config import BenchmarkConfig
 from harness.energy import open_meter
 from harness.loop import Run, RunSpec
@@ -42,18 +42,20 @@ def run_benchmark(config: BenchmarkConfig, out: TextIO = sys.stdout) -> Benchmar
     description = system_description(config.system, provenance)
     write_json_atomic(tree.system_path, description)
     system_ok = check_system_description(str(tree.system_path))
-    write_rules(tree.rules_path, workload.benchmark, workload.target.value)
+    rules = prepare_rules(workload.ruleset, tree.rules_path, workload.benchmark, workload.target.value)
 
     print(f"{workload.benchmark}: target {workload.target.metric} >= {workload.target.value} "
           f"({workload.target.source}); engine {config.engine} {provenance.get('device_name', '')}; "
-          f"{config.run_count} run(s), seeds {config.seeds}; energy meter {meter.name}", file=out)
+          f"{config.run_count} run(s), seeds {config.seeds}; energy meter {meter.name}; "
+          f"data: {data.source}", file=out)
 
     summaries: list[dict[str, Any]] = []
     failed = False
     interrupted: BaseException | None = None
     started = time.time()
     for index, seed in enumerate(config.seeds):
-        run = Run(RunSpec(index, seed, config.run_count), config, workload, data, engine, tree, meter)
+        run = Run(RunSpec(index, seed, config.run_count), config, workload, data, engine, tree, meter,
+                  rules=rules)
         try:
             summaries.append(run.execute())
         except KeyboardInterrupt as exc:
@@ -76,6 +78,8 @@ def run_benchmark(config: BenchmarkConfig, out: TextIO = sys.stdout) -> Benchmar
         "complete": len(summaries) == config.run_count and not failed,
         "seeds": [s["seed"] for s in summaries],
         "statuses": [s["status"] for s in summaries],
+        "data": workload.data_description(),
+        "compliance_rules": rules,
         "compliance_passed": [bool(s["compliance"] and s["compliance"]["passed"])
                               for s in summaries],
         "system_description_valid": system_ok,

@@ -17,26 +17,46 @@ OPTIMIZER = {
     "additionalProperties": False,
     "required": ["name", "learning_rate"],
     "properties": {
-        "name": {"enum": ["sgd", "adam"]},
+        "name": {"enum": ["sgd", "adam", "lars"]},
         "learning_rate": {"type": "number", "exclusiveMinimum": 0},
         "momentum": {"type": "number", "minimum": 0, "maximum": 1},
         "nesterov": {"type": "boolean"},
         "beta_1": {"type": "number", "minimum": 0, "maximum": 1},
         "beta_2": {"type": "number", "minimum": 0, "maximum": 1},
         "epsilon": {"type": "number", "minimum": 0},
+        "weight_decay": {"type": "number", "minimum": 0},
+        "eta": {"type": "number", "exclusiveMinimum": 0},  # LARS trust coefficient
     },
 }
+
+# Which optimizer keys each optimizer takes (the schema admits their union).
+OPTIMIZER_KEYS = {
+    "sgd": {"momentum", "nesterov", "weight_decay"},
+    "adam": {"beta_1", "beta_2", "epsilon"},
+    "lars": {"momentum", "weight_decay", "epsilon", "eta"},
+}
+
+# Which schedule keys each kind needs, and which it may take besides.
+SCHEDULE_NEEDS = {
+    "constant": set(),
+    "step": {"boundaries", "factors"},
+    "cosine": {"decay_epochs"},
+    "polynomial": {"decay_epochs", "power", "end_learning_rate"},
+}
+SCHEDULE_OPTIONAL = {"cosine": {"final_factor"}}
 
 SCHEDULE = {
     "type": "object",
     "additionalProperties": False,
     "required": ["kind"],
     "properties": {
-        "kind": {"enum": ["constant", "step", "cosine"]},
+        "kind": {"enum": ["constant", "step", "cosine", "polynomial"]},
         "boundaries": {"type": "array", "items": _POS_INT},
         "factors": {"type": "array", "items": _NUMBER},
         "decay_epochs": _POS_INT,
         "final_factor": {"type": "number", "minimum": 0},
+        "power": {"type": "number", "exclusiveMinimum": 0},
+        "end_learning_rate": {"type": "number", "minimum": 0},
     },
 }
 

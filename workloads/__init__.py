@@ -6,16 +6,17 @@ builder imports Keras when it is called.
 
 from __future__ import annotations
 
-from workloads.base import Dataset, QualityTarget, Workload
+from workloads.base import Dataset, LossSpec, QualityTarget, StreamingDataset, Workload
 from workloads.errors import DatasetError, WorkloadError
 
-__all__ = ["Dataset", "DatasetError", "QualityTarget", "Workload", "WorkloadError", "get", "names"]
+__all__ = ["Dataset", "DatasetError", "LossSpec", "QualityTarget", "StreamingDataset", "Workload",
+           "WorkloadError", "get", "names"]
 
 
 def _registry() -> dict[str, Workload]:
-    from workloads import mnist
+    from workloads import mnist, resnet
 
-    return {w.name: w for w in mnist.WORKLOADS}
+    return {w.name: w for w in [*mnist.WORKLOADS, *resnet.WORKLOADS]}
 
 
 def names() -> list[str]:

@@ -7,7 +7,7 @@ a workload builds and train it; they never define models of their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,59 @@ class Dataset:
     def num_classes(self) -> int:
         return int(self.y_train.max()) + 1
 
+    @property
+    def train_samples(self) -> int:
+        return len(self.x_train)
+
+    @property
+    def eval_samples(self) -> int:
+        return len(self.x_test)
+
+
+# (inputs, integer labels) of one minibatch, as numpy arrays.
+Batch = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class StreamingDataset:
+    """A data set too big for memory, read as minibatches (ImageNet).
+
+    The harness never holds it whole: each training epoch asks
+    `train_batches(epoch, seed, batch_size)` for a fresh shuffled, augmented
+    stream of exactly `steps_per_epoch(batch_size)` full batches (a partial last
+    batch is dropped, as MLPerf's reference does, so a compiled step never sees
+    a new shape), and evaluation walks `eval_batches(batch_size)` once, which
+    covers every one of the `eval_samples` (the last batch may be short).
+    Batches are numpy arrays so that any engine, and Keras on any backend, can
+    take them.  `synthetic` is True when the samples are generated rather
+    than read from the real data set; logs and summaries say so.
+    """
+
+    train_samples: int
+    eval_samples: int
+    train_batches: Callable[[int, int, int], Iterator[Batch]]
+    eval_batches: Callable[[int], Iterator[Batch]]
+    input_shape: tuple[int, ...]
+    num_classes: int
+    source: str
+    synthetic: bool = False
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        """Full batches per training epoch (at least one)."""
+        return max(self.train_samples // batch_size, 1)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """The training loss a workload fixes: cross-entropy, with optional label smoothing.
+
+    Labels always travel as integer classes; an engine that smooths them turns
+    them into one-hot vectors itself.
+    """
+
+    name: str = "sparse_categorical_crossentropy"
+    label_smoothing: float = 0.0
+
 
 # A function that maps inputs to class scores (probabilities) of one trained member.
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -58,6 +111,14 @@ class Workload:
 
     # Number of networks trained one after another and summed at evaluation.
     ensemble_size: int = 1
+
+    # The loss every engine must train with.
+    loss: LossSpec = field(default_factory=LossSpec)
+
+    # Which MLPerf rules judge the logs: "official" (mlperf_logging's own ruleset for
+    # an MLPerf benchmark, e.g. resnet) or "derived" (its common rules plus this
+    # workload's name and target, for benchmarks MLPerf does not define).
+    ruleset: str = "derived"
 
     def configure(self, options: dict[str, Any] | None) -> Workload:
         """Return this workload with `options` applied over its defaults."""
@@ -83,8 +144,19 @@ class Workload:
         """A fresh, uncompiled Keras model (the `member`-th net of an ensemble)."""
         raise NotImplementedError
 
-    def load_data(self, data_dir: str | None = None) -> Dataset:
+    def load_data(self, data_dir: str | None = None) -> Dataset | StreamingDataset:
         raise NotImplementedError
+
+    def check_recipe(self, recipe: dict[str, Any], division: str) -> None:
+        """Raise WorkloadError naming a recipe value this workload's rules forbid in `division`."""
+
+    def mlperf_hyperparameters(self, recipe: dict[str, Any], steps_per_epoch: int) -> dict[str, Any]:
+        """Extra MLPerf log keys (name to value) this workload's rules require of a run."""
+        return {}
+
+    def data_description(self) -> str:
+        """What data the configured workload trains on (e.g. "synthetic"), for logs and summaries."""
+        return "real"
 
     def member_training_set(
         self,

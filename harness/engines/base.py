@@ -8,10 +8,12 @@ a CPU, a GPU and an emulated SpiNNaker the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import numpy as np
+
+from harness.schedule import StepSchedule
 
 # Called by an engine as training progresses, with the number of samples just done.
 SampleCallback = Callable[[int], None]
@@ -30,10 +32,21 @@ class Clock(Protocol):
 class TrainingSession(Protocol):
     """One model being trained by an engine."""
 
-    def set_learning_rate(self, lr: float) -> None: ...
+    def set_learning_rate(self, lr: float) -> None:
+        """The rate for the next epoch (per-epoch schedules only)."""
+        ...
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, on_samples: SampleCallback) -> None:
-        """One pass over (x, y) in shuffled minibatches."""
+        """One pass over in-memory (x, y) in shuffled minibatches."""
+        ...
+
+    def train_stream(self, batches: Iterator[tuple[np.ndarray, np.ndarray]], steps: int,
+                     on_samples: SampleCallback) -> None:
+        """One epoch of exactly `steps` full minibatches from a streaming data set.
+
+        The batches are already shuffled and augmented (numpy arrays); a data set
+        that does not fit in memory (ImageNet) is trained this way.
+        """
         ...
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -62,8 +75,15 @@ class Engine(Protocol):
         """Seed every random source the engine uses."""
         ...
 
-    def session(self, model: Any, recipe: dict[str, Any]) -> TrainingSession:
-        """A training session for an uncompiled Keras `model` under `recipe`."""
+    def session(self, model: Any, recipe: dict[str, Any], loss: Any = None,
+                step_schedule: StepSchedule | None = None) -> TrainingSession:
+        """A training session for an uncompiled Keras `model` under `recipe`.
+
+        `loss` is the workload's `LossSpec` (None: sparse categorical cross-entropy).
+        `step_schedule`, when given, is a per-step learning-rate schedule the
+        engine applies on its own optimizer step counter (starting at 0 with
+        this session); the loop then never calls `set_learning_rate`.
+        """
         ...
 
     def energy_device(self) -> str:

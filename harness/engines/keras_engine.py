@@ -12,11 +12,13 @@ import math
 import os
 import platform
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from harness.errors import ConfigError, EngineUnavailableError
+from harness.schedule import StepSchedule
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DEVICES = ("cpu", "gpu")
@@ -57,31 +59,74 @@ class _SampleCounter:
         return SampleCounter()
 
 
+def _loss(keras: Any, spec: Any) -> Any:
+    """The workload's loss; integer labels are one-hot encoded inside it when smoothing."""
+    if spec is None or spec.name == "sparse_categorical_crossentropy":
+        return "sparse_categorical_crossentropy"
+    ops, smoothing = keras.ops, float(spec.label_smoothing)
+
+    def smoothed_crossentropy(y_true: Any, y_pred: Any) -> Any:
+        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        one_hot = ops.one_hot(labels, ops.shape(y_pred)[-1])
+        return keras.losses.categorical_crossentropy(one_hot, y_pred, label_smoothing=smoothing)
+
+    return smoothed_crossentropy
+
+
+def _optimizer(keras: Any, opt: dict[str, Any], learning_rate: Any) -> Any:
+    """The recipe's optimizer; SGD without weight decay is Keras's own, as it always was."""
+    if opt["name"] == "adam":
+        return keras.optimizers.Adam(
+            learning_rate=learning_rate,
+            beta_1=opt.get("beta_1", 0.9),
+            beta_2=opt.get("beta_2", 0.999),
+            epsilon=opt.get("epsilon", 1e-7),
+        )
+    if opt["name"] == "sgd" and not opt.get("weight_decay"):
+        return keras.optimizers.SGD(
+            learning_rate=learning_rate,
+            momentum=opt.get("momentum", 0.0),
+            nesterov=opt.get("nesterov", False),
+        )
+    from harness.engines.optimizers import make_lars_class
+
+    if opt.get("nesterov"):
+        raise EngineUnavailableError("recipe.optimizer: nesterov with weight_decay is not supported "
+                                     "by the keras engine; drop one of them")
+    return make_lars_class(keras)(
+        learning_rate=learning_rate,
+        momentum=opt.get("momentum", 0.0),
+        weight_decay=opt.get("weight_decay", 0.0),
+        eta=opt.get("eta", 0.001),
+        epsilon=opt.get("epsilon", 0.0),
+        adaptive=opt["name"] == "lars",  # SGD + weight decay: the same update with trust 1
+    )
+
+
 class KerasSession:
     """One compiled Keras model being trained."""
 
-    def __init__(self, keras: Any, model: Any, recipe: dict[str, Any]) -> None:
+    def __init__(self, keras: Any, model: Any, recipe: dict[str, Any], loss: Any = None,
+                 step_schedule: StepSchedule | None = None) -> None:
         self._keras = keras
         self.model = model
         self.batch_size = int(recipe["batch_size"])
         opt = recipe["optimizer"]
-        if opt["name"] == "sgd":
-            optimizer = keras.optimizers.SGD(
-                learning_rate=opt["learning_rate"],
-                momentum=opt.get("momentum", 0.0),
-                nesterov=opt.get("nesterov", False),
-            )
-        else:
-            optimizer = keras.optimizers.Adam(
-                learning_rate=opt["learning_rate"],
-                beta_1=opt.get("beta_1", 0.9),
-                beta_2=opt.get("beta_2", 0.999),
-                epsilon=opt.get("epsilon", 1e-7),
-            )
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+        learning_rate: Any = opt["learning_rate"]
+        if step_schedule is not None:
+            from harness.engines.optimizers import make_step_schedule_class
+
+            learning_rate = make_step_schedule_class(keras)(step_schedule)
+        self.per_step = step_schedule is not None
+        model.compile(optimizer=_optimizer(keras, opt, learning_rate), loss=_loss(keras, loss))
 
     def set_learning_rate(self, lr: float) -> None:
+        if self.per_step:
+            raise RuntimeError("this session follows a per-step schedule; set_learning_rate does not apply")
         self.model.optimizer.learning_rate = lr
+
+    def current_learning_rate(self) -> float:
+        return float(np.asarray(self._keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, on_samples: Any) -> None:
         counter = _SampleCounter.make(self._keras, len(x), self.batch_size, on_samples)
@@ -89,6 +134,17 @@ class KerasSession:
             x, y, batch_size=self.batch_size, epochs=1, shuffle=True, verbose=0,
             callbacks=[counter],
         )
+
+    def train_stream(self, batches: Iterator[tuple[np.ndarray, np.ndarray]], steps: int,
+                     on_samples: Any) -> None:
+        """One epoch of `steps` full batches from a stream (any backend takes a Python generator)."""
+        counter = _SampleCounter.make(self._keras, steps * self.batch_size, self.batch_size, on_samples)
+
+        def generator() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            yield from batches
+
+        self.model.fit(generator(), steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0,
+                       callbacks=[counter])
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.model.predict(x, batch_size=2048, verbose=0))
@@ -186,8 +242,9 @@ class KerasEngine:
     def seed(self, seed: int) -> None:
         self._keras.utils.set_random_seed(seed)
 
-    def session(self, model: Any, recipe: dict[str, Any]) -> KerasSession:
-        return KerasSession(self._keras, model, recipe)
+    def session(self, model: Any, recipe: dict[str, Any], loss: Any = None,
+                step_schedule: StepSchedule | None = None) -> KerasSession:
+        return KerasSession(self._keras, model, recipe, loss, step_schedule)
 
     def energy_device(self) -> str:
         return self.options["device"]
