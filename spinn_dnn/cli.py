@@ -67,7 +67,8 @@ def _from_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[st
     model = workloads.get(config.benchmark, config.workload_options).build_model()
     opt = config.recipe["optimizer"]
     optimizer = {"learning_rate": float(opt["learning_rate"]), "momentum": float(opt.get("momentum", 0.0)),
-                 "nesterov": int(bool(opt.get("nesterov", False))), "batch_size": int(config.recipe["batch_size"])}
+                 "nesterov": int(bool(opt.get("nesterov", False))),
+                 "batch_size": int(config.recipe["batch_size"])}
     return model, options, optimizer
 
 

@@ -65,7 +65,8 @@ class SpinnakerEngine:
             raise ConfigError(f"engine.options: expected a mapping, got {options!r}")
         unknown = sorted(set(options) - set(OPTION_KEYS))
         if unknown:
-            raise ConfigError(f"unknown key engine.options.{unknown[0]}; allowed here: {', '.join(OPTION_KEYS)}")
+            raise ConfigError(
+                f"unknown key engine.options.{unknown[0]}; allowed here: {', '.join(OPTION_KEYS)}")
         merged = {**DEFAULTS, **options}
         if merged["execution"] not in EXECUTIONS:
             raise ConfigError(f"engine.options.execution: {merged['execution']!r} is not allowed; "

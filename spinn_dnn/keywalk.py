@@ -75,7 +75,8 @@ def walk(plan: Plan, result: ToolchainResult) -> WalkSummary:
 
 
 def _walk_keys(keys: np.ndarray, source: tuple[int, int, int], tables: dict, links: dict,
-               summary: WalkSummary, problems: list[str], what: str) -> dict[tuple[int, int, int], np.ndarray]:
+               summary: WalkSummary, problems: list[str],
+               what: str) -> dict[tuple[int, int, int], np.ndarray]:
     """Cores reached, with which of `keys` reached them (boolean over keys)."""
     reached: dict[tuple[int, int, int], np.ndarray] = {}
     # (chip, link the packets travel along or None if from a local core, indices into keys, hops so far)

@@ -93,7 +93,8 @@ def plan_model(model: Any, policy: str = "auto", in_flight: int = 2,
 
 def from_keras(model: Any, machine: Machine | None = None, policy: str = "auto", in_flight: int = 2,
                optimizer: dict[str, float] | None = None, run_dir: str | Path | None = None,
-               verify: bool = True, max_atoms_per_core: int | None = None) -> SpiNNakerModel:
+               verify: bool = True, max_atoms_per_core: int | None = None,
+               timeout_s: float = 600) -> SpiNNakerModel:
     """Import, tile, place, key and route a Keras model on `machine` (default: virtual SpiNN-5 boards).
 
     The toolchain runs in its own process rooted at `run_dir` (a fresh temporary
@@ -111,7 +112,7 @@ def from_keras(model: Any, machine: Machine | None = None, policy: str = "auto",
             f"model '{plan.model_name}' under policy '{policy}' needs {plan.n_cores} cores, that is "
             f"{needed} boards of {CORES_PER_BOARD} application cores; the machine has {boards}")
     run_dir = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix="spinn_dnn_map_"))
-    result = run_toolchain(plan, machine, run_dir, needed)
+    result = run_toolchain(plan, machine, run_dir, needed, timeout_s)
     summary = keywalk.WalkSummary(0, 0, 0, 0)
     if verify:
         check_images(plan, result)

@@ -125,12 +125,14 @@ def build(plan: Plan, result: ToolchainResult, walk: WalkSummary, machine: str, 
         routing_entries_limit=ROUTER_ENTRIES,
         dtcm_max_per_core=max(t.bytes_in("dtcm") for v in plan.vertices for t in v.tiles),
         dtcm_budget=memory.DTCM_BYTES,
-        sdram_max_per_chip=max(result.sdram_per_chip.values()), sdram_budget_per_chip=memory.SDRAM_PER_CHIP,
+        sdram_max_per_chip=max(result.sdram_per_chip.values()),
+        sdram_budget_per_chip=memory.SDRAM_PER_CHIP,
         itcm_code_estimate=memory.ITCM_CODE_ESTIMATE, itcm_budget=memory.ITCM_BYTES,
         packets_per_sample=packets, deliveries_per_sample=deliveries, key_walk=asdict(walk),
         toolchain_seconds=round(result.seconds, 3), mapping_seconds=round(seconds, 3), run_dir=run_dir,
         notes=["DTCM includes an estimated 6 KiB of stack and globals per core, and ITCM an estimated "
                "code size, until the C programs (c_src/) exist to measure them",
                "SDRAM per chip is what the toolchain's placer counted: each core's loaded image "
-               "(parameters, keys, weights) plus its working buffers (momentum, gradients, kept activations)"],
+               "(parameters, keys, weights) plus its working buffers (momentum, gradients, kept "
+               "activations)"],
     )

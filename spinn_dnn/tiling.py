@@ -128,7 +128,8 @@ def _split_dense(layer: Layer, s: int, prev_out: list[Tile]) -> tuple[VertexPlan
         for c in range(n_cols):
             lo, hi = r * rb, min(n, (r + 1) * rb)
             clo, chi = c * cb, min(m, (c + 1) * cb)
-            t = Tile(blocks_label, len(blocks), "block", lo, hi, clo, chi, chi - clo, row_block=r, col_block=c)
+            t = Tile(blocks_label, len(blocks), "block", lo, hi, clo, chi, chi - clo,
+                     row_block=r, col_block=c)
             n_src = sum(1 for p in prev_out if p.lo < chi and p.hi > clo)
             t.memory = memory.fixed(n_src + memory.KEY_TABLE_RESERVE) + memory.block(hi - lo, chi - clo, s)
             blocks.append(t)
