@@ -87,7 +87,8 @@ def run_toolchain(plan: Plan, machine: Machine, run_dir: Path, boards_needed: in
         proc = subprocess.run(cmd, cwd=run_dir, env=env, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
         kind = MappingError if machine.virtual else MachineUnavailableError
-        raise kind(f"the toolchain did not finish within {timeout_s} s on {machine} (files in {run_dir})") from exc
+        raise kind(f"the toolchain did not finish within {timeout_s} s on {machine} "
+                   f"(files in {run_dir})") from exc
     (run_dir / "toolchain.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0 or not out_path.exists():
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])

@@ -53,7 +53,7 @@ def test_channels_first_and_branches_refused():
     inp = keras.Input((8,))
     a, b = L.Dense(4)(inp), L.Dense(4)(inp)
     with pytest.raises(UnsupportedModelError, match="branches|inputs and"):
-        import_model(keras.Model(inp, L.Add()(([a, b]))))
+        import_model(keras.Model(inp, L.Add()([a, b])))
     layer = L.Conv2D(2, 3, data_format="channels_first")
     with pytest.raises(UnsupportedModelError, match="channels_first"):
         import_model(keras.Sequential([keras.Input((2, 8, 8)), layer]))
@@ -113,8 +113,8 @@ def test_import_folds_and_shapes():
 
 
 @pytest.mark.parametrize("layer", [L.Conv2D(3, (3, 2), strides=(2, 1), padding="same"),
-                                   L.Conv2D(2, 4, strides=3), L.AveragePooling2D(3, strides=2, padding="same"),
-                                   L.AveragePooling2D(2)])
+                                   L.Conv2D(2, 4, strides=3),
+                                   L.AveragePooling2D(3, strides=2, padding="same"), L.AveragePooling2D(2)])
 def test_receptive_fields_match_tensorflow_gradients(layer):
     """The inputs a tile is routed equal the inputs TensorFlow says its outputs depend on."""
     import tensorflow as tf
