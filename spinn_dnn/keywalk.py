@@ -33,9 +33,9 @@ class WalkSummary:
     default_routed: int  # (key, chip) passes with no matching entry
 
 
-def _tables(result: ToolchainResult) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray, list]]:
+def _tables(raw: dict) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray, list]]:
     out = {}
-    for chip, entries in result.tables.items():
+    for chip, entries in raw.items():
         keys = np.array([e[0] for e in entries], dtype=np.uint64)
         masks = np.array([e[1] for e in entries], dtype=np.uint64)
         out[chip] = (keys, masks, [(e[2], e[3]) for e in entries])
@@ -43,8 +43,19 @@ def _tables(result: ToolchainResult) -> dict[tuple[int, int], tuple[np.ndarray, 
 
 
 def walk(plan: Plan, result: ToolchainResult) -> WalkSummary:
-    """Check every (source, partition) key reaches exactly its plan's cores; raise KeyWalkError if not."""
-    tables = _tables(result)
+    """Check every (source, partition) key reaches exactly its plan's cores; raise KeyWalkError if not.
+
+    The uncompressed tables are walked, and the compressed ones too when a chip
+    needed compression (then those are what a board would load).
+    """
+    summary = _walk_tables(plan, result, result.tables)
+    if result.compressed is not None:
+        _walk_tables(plan, result, result.compressed)
+    return summary
+
+
+def _walk_tables(plan: Plan, result: ToolchainResult, raw: dict) -> WalkSummary:
+    tables = _tables(raw)
     summary = WalkSummary(0, 0, 0, 0)
     problems: list[str] = []
     for route in plan.routes:

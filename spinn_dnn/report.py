@@ -42,6 +42,7 @@ class Mapping:
     routing_entries_total: int
     routing_entries_max_per_chip: int
     routing_entries_limit: int
+    routing_entries_max_compressed: int | None  # after the pair compressor, when a chip needed it
     dtcm_max_per_core: int
     dtcm_budget: int
     sdram_max_per_chip: int
@@ -80,7 +81,9 @@ class Mapping:
             "",
             f"cores {self.cores}, chips {self.chips}, boards {self.boards}",
             f"routing entries: {self.routing_entries_total} in all, max {self.routing_entries_max_per_chip} "
-            f"per chip (limit {self.routing_entries_limit})",
+            f"per chip (limit {self.routing_entries_limit})"
+            + ("" if self.routing_entries_max_compressed is None else
+               f", max {self.routing_entries_max_compressed} after the toolchain's pair compressor"),
             f"DTCM: max {self.dtcm_max_per_core:,} of {self.dtcm_budget:,} bytes per core; "
             f"SDRAM: max {self.sdram_max_per_chip:,} of {self.sdram_budget_per_chip:,} bytes per chip; "
             f"ITCM code (estimate) {self.itcm_code_estimate:,} of {self.itcm_budget:,}",
@@ -123,6 +126,8 @@ def build(plan: Plan, result: ToolchainResult, walk: WalkSummary, machine: str, 
         cores=len(result.placements), chips=len(chips_used), boards=result.n_boards,
         routing_entries_total=sum(entries), routing_entries_max_per_chip=max(entries),
         routing_entries_limit=ROUTER_ENTRIES,
+        routing_entries_max_compressed=(None if result.compressed is None else
+                                        max(len(t) for t in result.compressed.values())),
         dtcm_max_per_core=max(t.bytes_in("dtcm") for v in plan.vertices for t in v.tiles),
         dtcm_budget=memory.DTCM_BYTES,
         sdram_max_per_chip=max(result.sdram_per_chip.values()),

@@ -40,6 +40,9 @@ class ToolchainResult:
     regions: dict[tuple[str, int], dict[int, bytes]]  # tile -> region id -> content
     region_sizes: dict[tuple[str, int], dict[int, int]]
     sdram_per_chip: dict[tuple[int, int], int]  # bytes the toolchain's placer counted per chip
+    # Tables as the pair compressor leaves them, when some chip needs more than 1023 entries
+    # (the toolchain loads the uncompressed tables as they are otherwise).
+    compressed: dict[tuple[int, int], list[tuple[int, int, tuple[int, ...], tuple[int, ...], bool]]] | None
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -110,6 +113,14 @@ def _raise_for(tail: str, plan: Plan, machine: Machine, run_dir: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # The child side
 
+ROUTER_ENTRIES = 1023
+
+
+def _tables(tables) -> dict:  # noqa: ANN001 (a toolchain MulticastRoutingTables)
+    return {(t.x, t.y): [(e.key, e.mask, tuple(sorted(e.processor_ids)), tuple(sorted(e.link_ids)),
+                          bool(e.defaultable)) for e in t.multicast_routing_entries]
+            for t in tables.routing_tables}
+
 
 def _child(plan_path: str, out_path: str, boards: int) -> None:
     t0 = time.perf_counter()
@@ -150,11 +161,12 @@ def _child(plan_path: str, out_path: str, boards: int) -> None:
         for pid in p.vertex.tile.keys:
             info = infos.get_info_from(p.vertex, pid)
             keys[(p.vertex.tile.vertex, p.vertex.tile.index, pid)] = (info.key, info.mask)
-    tables = {}
-    for table in FecDataView.get_uncompressed().routing_tables:
-        tables[(table.x, table.y)] = [
-            (e.key, e.mask, tuple(sorted(e.processor_ids)), tuple(sorted(e.link_ids)), bool(e.defaultable))
-            for e in table.multicast_routing_entries]
+    tables = _tables(FecDataView.get_uncompressed())
+    compressed = None
+    if FecDataView.get_uncompressed().get_max_number_of_entries() > ROUTER_ENTRIES:
+        from pacman.operations.router_compressors.pair_compressor import pair_compressor
+
+        compressed = _tables(pair_compressor(accept_overflow=True))
     machine = FecDataView.get_machine()
     links = {(c.x, c.y): {link.source_link_id: (link.destination_x, link.destination_y)
                           for link in c.router.links} for c in machine.chips}
@@ -168,6 +180,7 @@ def _child(plan_path: str, out_path: str, boards: int) -> None:
         placements=placements, keys=keys, tables=tables, links=links,
         chips=sorted(links), n_boards=len(list(machine.ethernet_connected_chips)),
         system_cores=system_cores, regions=regions, region_sizes=sizes, sdram_per_chip=sdram,
+        compressed=compressed,
         seconds=time.perf_counter() - t0,
         timings={"import+setup": t_setup - t0, "map+generate": t_run - t_setup},
     )
