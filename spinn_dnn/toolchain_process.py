@@ -24,6 +24,9 @@ from spinn_dnn.machine import Machine
 from spinn_dnn.plan import Plan
 
 CFG_NAME = "spiNNakerGraphFrontEnd.cfg"
+# The child imports this module by name, so the pickled result's classes are spinn_dnn's own.
+_CHILD_ENTRY = ("import sys; from spinn_dnn.toolchain_process import _child; "
+                "_child(*sys.argv[1:3], int(sys.argv[3]))")
 
 
 @dataclass
@@ -85,7 +88,7 @@ def run_toolchain(plan: Plan, machine: Machine, run_dir: Path, boards_needed: in
                PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     if not machine.virtual:
         env.update({k: v for k, v in os.environ.items() if k.startswith("SPALLOC_")})
-    cmd = [sys.executable, "-m", "spinn_dnn.toolchain_process", str(plan_path), str(out_path), str(boards)]
+    cmd = [sys.executable, "-c", _CHILD_ENTRY, str(plan_path), str(out_path), str(boards)]
     try:
         proc = subprocess.run(cmd, cwd=run_dir, env=env, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
@@ -188,8 +191,3 @@ def _child(plan_path: str, out_path: str, boards: int) -> None:
     Path(out_path).write_bytes(pickle.dumps(result))
 
 
-if __name__ == "__main__":
-    # Through the module's own name, so the pickled result's classes are spinn_dnn's, not __main__'s.
-    from spinn_dnn.toolchain_process import _child as child_main
-
-    child_main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
