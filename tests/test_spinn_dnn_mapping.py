@@ -141,7 +141,7 @@ def test_neuron_per_core_784_300_10_maps_on_enough_boards(tmp_path):
     assert all(r.atoms_per_tile == 1 for r in m.layers)
     # the thesis design multicasts one partial error per (hidden neuron, input): 300 x 784 packets
     assert m.packets_per_sample["bwd"] == 10 * 300
-    assert [np.array_equal(a, b) for a, b in zip(sm.get_weights(), model.get_weights(), strict=True)]
+    assert all(np.array_equal(a, b) for a, b in zip(sm.get_weights(), model.get_weights(), strict=True))
 
 
 def test_conv_tiles_receive_only_their_receptive_fields(tmp_path):
