@@ -211,9 +211,10 @@ def test_two_mappings_at_once_do_not_collide(tmp_path):
 
 
 def test_real_machine_that_does_not_answer_fails_clearly(tmp_path):
-    with pytest.raises(MachineUnavailableError, match="192.0.2.1"):
-        spinn_dnn.from_keras(_tiny(), machine=spinn_dnn.BoardMachine("192.0.2.1"), run_dir=tmp_path / "b",
+    # Loopback only: no test may send traffic beyond this machine.
+    with pytest.raises(MachineUnavailableError, match="127.0.0.1"):
+        spinn_dnn.from_keras(_tiny(), machine=spinn_dnn.BoardMachine("127.0.0.1"), run_dir=tmp_path / "b",
                              timeout_s=120)
-    with pytest.raises(MachineUnavailableError, match="spalloc|192.0.2.1"):
-        spinn_dnn.from_keras(_tiny(), machine=spinn_dnn.SpallocMachine("http://192.0.2.1:1/", boards=1),
+    with pytest.raises(MachineUnavailableError, match="spalloc|127.0.0.1"):
+        spinn_dnn.from_keras(_tiny(), machine=spinn_dnn.SpallocMachine("http://127.0.0.1:1/", boards=1),
                              run_dir=tmp_path / "s", timeout_s=120)
