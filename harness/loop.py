@@ -63,9 +63,12 @@ def stream_accuracy(sessions: list[Any], data: StreamingDataset, batch_size: int
     """Top-1 accuracy over every evaluation sample of a stream, batch by batch (never all in memory)."""
     correct = seen = 0
     for x, y in data.eval_batches(batch_size):
-        scores = sum(s.predict(x) for s in sessions)
+        n = len(y)
+        if n < batch_size:  # pad the short last batch: a compiled predict never sees a new shape
+            x = np.concatenate([x, np.zeros((batch_size - n, *x.shape[1:]), x.dtype)])
+        scores = sum(s.predict(x) for s in sessions)[:n]
         correct += int(np.sum(np.argmax(scores, axis=1) == y))
-        seen += len(y)
+        seen += n
     if seen != data.eval_samples:
         raise RuntimeError(f"evaluation stream gave {seen} samples, expected {data.eval_samples}")
     return correct / seen

@@ -26,8 +26,12 @@ class BenchmarkOutcome:
     failed: bool
 
 
-def run_benchmark(config: BenchmarkConfig, out: TextIO = sys.stdout) -> BenchmarkOutcome:
-    """Run every seed of `config`; bad input raises before anything is written."""
+def run_benchmark(config: BenchmarkConfig, out: TextIO | None = None) -> BenchmarkOutcome:
+    """Run every seed of `config`; bad input raises before anything is written.
+
+    `out` defaults to the sys.stdout of the call, not of the import (tests swap it).
+    """
+    out = out or sys.stdout
     workload = workloads.get(config.benchmark, config.workload_options)
     engine = engines.lookup(config.engine)(config.engine_options)
     meter = open_meter(config.energy_meter, engine.energy_device())

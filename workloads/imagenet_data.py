@@ -194,7 +194,8 @@ def imagenet_dataset(data_dir: str | None, image_size: int, train_samples: int |
     import tensorflow_datasets as tfds
 
     tf.config.set_visible_devices([], "GPU")  # the input pipeline stays on the host CPU
-    sizes = {name: split.num_examples for name, split in builder.info.splits.items()}
+    sizes = {"train": TRAIN_SIZE, "validation": EVAL_SIZE,
+             **{name: split.num_examples for name, split in builder.info.splits.items()}}
     n_train = min(train_samples or sizes["train"], sizes["train"])
     n_eval = min(eval_samples or sizes["validation"], sizes["validation"])
     raw = {"image": tfds.decode.SkipDecoding()}
@@ -218,7 +219,7 @@ def imagenet_dataset(data_dir: str | None, image_size: int, train_samples: int |
 
     def eval_batches(batch_size: int) -> Iterator[Batch]:
         ds = pairs(_split("validation", n_eval, sizes["validation"]), None)
-        ds = ds.map(eval_fn, num_parallel_calls=autotune).batch(batch_size)
+        ds = ds.take(n_eval).map(eval_fn, num_parallel_calls=autotune).batch(batch_size)
         return ds.prefetch(autotune).as_numpy_iterator()
 
     return StreamingDataset(
