@@ -113,6 +113,7 @@ class Run:
             "run": self.spec.index,
             "seed": self.spec.seed,
             "benchmark": w.benchmark,
+            "workload": w.name,
             "system": self.tree.system,
             "status": "running",
             "converged": False,

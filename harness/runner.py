@@ -101,7 +101,7 @@ def _print_run(s: dict[str, Any], out: TextIO) -> None:
     ttt = f"{s['time_to_train_s']:.1f} s ({s['clock']})" if s["time_to_train_s"] else "-"
     acc = f"{s['final_accuracy']:.4f}" if s.get("final_accuracy") is not None else "-"
     ok = "pass" if s["compliance"] and s["compliance"]["passed"] else "FAIL"
-    print(f"  run {s['run']} seed {s['seed']}: {s['status']}, {s['epochs']} epochs, "
+    print(f"  result_{s['run']} (seed {s['seed']}): {s['status']}, {s['epochs']} epochs, "
           f"accuracy {acc}, time to train {ttt}, compliance {ok}", file=out)
 
 
