@@ -135,7 +135,11 @@ class Workload:
         clone = type(self).__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone.options = merged
+        clone.validate_options()
         return clone
+
+    def validate_options(self) -> None:
+        """Raise WorkloadError naming an option whose value is not allowed (none here)."""
 
     def option(self, key: str) -> Any:
         return self.options.get(key, self.option_defaults[key])

@@ -329,13 +329,6 @@ class MnistWorkload(Workload):
 
     plan: tuple[LayerSpec, ...] = ()
 
-    def configure(self, options: dict[str, Any] | None) -> Workload:
-        """Apply options, rejecting unknown keys (base class) and bad values (here)."""
-        clone = super().configure(options)
-        assert isinstance(clone, MnistWorkload)
-        clone.validate_options()
-        return clone
-
     def validate_options(self) -> None:
         """Raise WorkloadError naming the option and its allowed values if one is bad."""
         allowed: dict[str, tuple[Any, ...]] = {

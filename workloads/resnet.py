@@ -60,12 +60,6 @@ def _is_power_of_two_multiple(value: float, unit: float) -> bool:
 class ResNetWorkload(Workload):
     """ResNet-50 v1.5 / ImageNet with MLPerf's closed-division rules."""
 
-    def configure(self, options: dict[str, Any] | None) -> Workload:
-        clone = super().configure(options)
-        assert isinstance(clone, ResNetWorkload)
-        clone.validate_options()
-        return clone
-
     def validate_options(self) -> None:
         o = self.options
         if o["data"] not in DATA_MODES:
