@@ -1,0 +1,242 @@
+// One core's event handling, as the spin1 API's scheduler does it.
+//
+// Two levels run on a core:
+//   - interrupt level: packets whose callback has priority -1 (FIQ) or 0, and
+//     priority-0 callbacks of the other events (timer, DMA done, user event).
+//     It runs as soon as the event arrives unless interrupt-level work is
+//     already running; packets then wait in the core's input queue (bounded:
+//     one more is DROPPED and counted, per core and per key, as the router
+//     would drop a packet the core does not take), other events in their queue.
+//   - task level: callbacks queued with priority >= 1 (spin1_schedule_callback,
+//     or events registered with such a priority), run one at a time in
+//     priority order (lower number first), FIFO within a priority; each
+//     priority's queue holds EMU_TASK_QUEUE_SIZE and a callback that finds it
+//     full is lost (counted; a packet lost that way is a drop).
+// Interrupt-level work preempts a running task: its cycles are added to the
+// task's end.  A callback executes on the host at once, at the modeled time it
+// starts; interrupts that preempt it in modeled time execute after it on the
+// host, which is one of the interleavings the hardware allows (programs must
+// be correct under any of them anyway).
+#include <stdlib.h>
+#include <string.h>
+
+#include "emu.h"
+
+static void run_callback(emu_machine_t *m, emu_core_t *core, callback_t cb, uint a0, uint a1,
+                         uint64_t overhead) {
+    core->now = m->now + overhead;
+    core->c.callbacks++;
+    emu_set_current(core);
+    cb(a0, a1);
+    emu_set_current(NULL);
+    emu_note_activity(m, core->now);
+}
+
+void emu_core_wake_at(emu_machine_t *m, emu_core_t *core, uint64_t t) {
+    if (core->wake_at && core->wake_at <= t) {
+        return;  // an earlier wake will look again
+    }
+    core->wake_at = t;
+    emu_eq_push(&m->events, t, EV_WAKE, core->id, 0, 0, 0);
+}
+
+static void count_drop(emu_machine_t *m, emu_core_t *core, uint key, uint64_t *counter) {
+    (*counter)++;
+    emu_keystat_t *ks = emu_ks_get(&core->keys, key);
+    if (ks) {
+        ks->dropped++;
+    }
+    if (!m->drop_seen) {
+        m->drop_seen = 1;
+        m->drop_core = core->id;
+        m->drop_key = key;
+        m->drop_time = m->now;
+    }
+    if (m->stop_on_drop) {
+        emu_fail(m, "core (%u, %u, %u) dropped key 0x%08x", core->x, core->y, core->p, key);
+    }
+}
+
+int emu_core_queue_task(emu_core_t *core, callback_t cb, uint arg0, uint arg1, uint priority) {
+    if (priority < 1 || priority > EMU_N_TASK_QUEUES) {
+        return 0;
+    }
+    emu_task_queue_t *q = &core->tasks[priority];
+    if (q->n == EMU_TASK_QUEUE_SIZE) {
+        core->c.tasks_dropped++;
+        return 0;
+    }
+    q->q[(q->head + q->n++) % EMU_TASK_QUEUE_SIZE] = (emu_task_t) {cb, arg0, arg1};
+    return 1;
+}
+
+void emu_core_packet(emu_machine_t *m, emu_core_t *core, uint key, uint data, uint has_payload) {
+    if (core->exited) {
+        return;
+    }
+    if (core->rx_n == m->rx_capacity) {
+        count_drop(m, core, key, &core->c.dropped_rx);
+        return;
+    }
+    core->rx[(core->rx_head + core->rx_n++) % m->rx_capacity] = (emu_packet_t) {key, data, has_payload};
+    emu_core_service(m, core);
+}
+
+void emu_core_irq(emu_machine_t *m, emu_core_t *core, uint event, uint arg0, uint arg1) {
+    if (core->exited) {
+        return;
+    }
+    if (core->irq_n == EMU_IRQ_QUEUE_SIZE) {
+        emu_fail(m, "core (%u, %u, %u): more than %u interrupt events pending (event %u)", core->x, core->y,
+                 core->p, EMU_IRQ_QUEUE_SIZE, event);
+        return;
+    }
+    core->irq[(core->irq_head + core->irq_n++) % EMU_IRQ_QUEUE_SIZE] = (emu_irq_t) {event, arg0, arg1};
+    emu_core_service(m, core);
+}
+
+// Interrupt level took `cycles` from now: it is busy, and a running task is delayed.
+static void irq_busy(emu_machine_t *m, emu_core_t *core) {
+    uint64_t cycles = core->now - m->now;
+    core->irq_free = core->now;
+    core->c.busy_cycles += cycles;
+    if (core->task_running && core->task_end > m->now) {
+        core->task_end += cycles;
+    }
+}
+
+// One packet from the input queue, at interrupt level.
+static void take_packet(emu_machine_t *m, emu_core_t *core) {
+    emu_packet_t pkt = core->rx[core->rx_head];
+    core->rx_head = (core->rx_head + 1) % m->rx_capacity;
+    core->rx_n--;
+    uint event = pkt.has_payload ? MCPL_PACKET_RECEIVED : MC_PACKET_RECEIVED;
+    emu_slot_t slot = core->slots[event];
+    emu_keystat_t *ks = emu_ks_get(&core->keys, pkt.key);
+    if (!slot.cb) {
+        core->c.unhandled++;  // the API reads and discards a packet nobody asked for
+        core->now = m->now + EMU_ISR_CYCLES;
+    } else if (slot.priority <= 0) {
+        core->c.received++;
+        if (ks) {
+            ks->received++;
+        }
+        m->deliveries++;
+        run_callback(m, core, slot.cb, pkt.key, pkt.data, EMU_ISR_CYCLES);
+    } else {
+        core->now = m->now + EMU_ISR_CYCLES;
+        if (emu_core_queue_task(core, slot.cb, pkt.key, pkt.data, (uint) slot.priority)) {
+            core->c.received++;
+            if (ks) {
+                ks->received++;
+            }
+            m->deliveries++;
+        } else {
+            count_drop(m, core, pkt.key, &core->c.dropped_task_queue);
+        }
+    }
+    irq_busy(m, core);
+}
+
+static void take_irq(emu_machine_t *m, emu_core_t *core) {
+    emu_irq_t ev = core->irq[core->irq_head];
+    core->irq_head = (core->irq_head + 1) % EMU_IRQ_QUEUE_SIZE;
+    core->irq_n--;
+    if (ev.event == USER_EVENT && core->user_events_pending) {
+        core->user_events_pending--;
+    }
+    emu_slot_t slot = core->slots[ev.event];
+    if (!slot.cb) {
+        core->now = m->now + EMU_ISR_CYCLES;
+    } else if (slot.priority <= 0) {
+        run_callback(m, core, slot.cb, ev.arg0, ev.arg1, EMU_ISR_CYCLES);
+    } else {
+        core->now = m->now + EMU_ISR_CYCLES;
+        if (!emu_core_queue_task(core, slot.cb, ev.arg0, ev.arg1, (uint) slot.priority)) {
+            emu_fail(m, "core (%u, %u, %u): task queue of priority %d full for event %u", core->x, core->y,
+                     core->p, slot.priority, ev.event);
+        }
+    }
+    irq_busy(m, core);
+}
+
+static int next_task(emu_core_t *core, emu_task_t *out) {
+    for (uint pr = 1; pr <= EMU_N_TASK_QUEUES; pr++) {
+        emu_task_queue_t *q = &core->tasks[pr];
+        if (q->n) {
+            *out = q->q[q->head];
+            q->head = (q->head + 1) % EMU_TASK_QUEUE_SIZE;
+            q->n--;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void emu_core_service(emu_machine_t *m, emu_core_t *core) {
+    while (!core->exited && !m->stopped) {
+        if (core->irq_free > m->now) {
+            emu_core_wake_at(m, core, core->irq_free);
+            return;
+        }
+        if (core->rx_n) {
+            take_packet(m, core);
+            continue;
+        }
+        if (core->irq_n) {
+            take_irq(m, core);
+            continue;
+        }
+        if (core->task_running && core->task_end > m->now) {
+            emu_core_wake_at(m, core, core->task_end);
+            return;
+        }
+        core->task_running = 0;
+        emu_task_t task;
+        if (!next_task(core, &task)) {
+            return;  // idle: the API's wait-for-interrupt
+        }
+        run_callback(m, core, task.cb, task.arg0, task.arg1, EMU_TASK_DISPATCH_CYCLES);
+        core->task_running = 1;
+        core->task_end = core->now;
+        core->c.busy_cycles += core->now - m->now;
+    }
+}
+
+void emu_core_timer(emu_machine_t *m, emu_core_t *core, uint generation) {
+    if (core->exited || generation != core->timer_generation || !core->timer_period) {
+        return;  // a stale tick: not activity
+    }
+    emu_note_activity(m, m->now);
+    core->ticks++;
+    core->c.timer_ticks++;
+    emu_eq_push(&m->events, m->now + core->timer_period, EV_TIMER, core->id, generation, 0, 0);
+    // spinnaker_tools passes the tick count as the first argument
+    emu_core_irq(m, core, TIMER_TICK, core->ticks, 0);
+}
+
+void emu_core_start(emu_machine_t *m, emu_core_t *core) {
+    core->now = m->now;
+    emu_set_current(core);
+    core->program->entry();
+    emu_set_current(NULL);
+    emu_note_activity(m, core->now);
+    core->irq_free = core->now;  // c_main's own work occupies the core before any callback
+    core->c.busy_cycles += core->now - m->now;
+    if (!core->started && !core->exited) {
+        emu_fail(m, "core (%u, %u, %u): program '%s' returned from c_main without calling spin1_start",
+                 core->x, core->y, core->p, core->program->name);
+        return;
+    }
+    emu_core_service(m, core);
+}
+
+void emu_core_free(emu_core_t *core) {
+    if (!core) {
+        return;
+    }
+    free(core->dtcm);
+    free(core->rx);
+    emu_ks_free(&core->keys);
+    free(core);
+}

@@ -1,0 +1,182 @@
+// The emulated machine: chips with routers and SDRAM, cores with DTCM and the
+// spin1 API's queues, links between neighbour chips, and one event queue that
+// orders everything in cycles.  One machine_t holds all of it: there is no
+// global state, so several machines can exist (and run in different threads)
+// in one process.  The only per-thread variable is the core whose callback is
+// running (emu_current), which the host spin1 API needs to know who calls it.
+#ifndef SPINN_EMU_H
+#define SPINN_EMU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef SPINN_HOST
+#define SPINN_HOST 1
+#endif
+#include "../include/spinn_program.h"
+#include "cost_model.h"
+#include "event_queue.h"
+#include "keystats.h"
+
+// Callback slot of one event (spin1_callback_on)
+typedef struct {
+    callback_t cb;
+    int priority;
+} emu_slot_t;
+
+typedef struct {
+    callback_t cb;
+    uint arg0, arg1;
+} emu_task_t;
+
+// A bounded FIFO of queued callbacks (one per priority, as the spin1 API has)
+typedef struct {
+    emu_task_t q[EMU_TASK_QUEUE_SIZE];
+    uint head, n;
+} emu_task_queue_t;
+
+typedef struct {
+    uint key, data, has_payload;
+} emu_packet_t;
+
+// Interrupt-level work other than packets: the event and its two arguments
+typedef struct {
+    uint event, arg0, arg1;
+} emu_irq_t;
+
+typedef struct {
+    uint id, tag, direction, length;
+    uint8_t *sdram, *tcm;
+} emu_dma_t;
+
+// Counters of one core; the Python side reads them by name (pymodule.c)
+typedef struct {
+    uint64_t sent, received, dropped_rx, dropped_task_queue, unhandled;
+    uint64_t callbacks, tasks_dropped, busy_cycles, dma_transfers, dma_bytes, timer_ticks;
+} emu_core_counters_t;
+
+typedef struct emu_core {
+    uint id, chip, x, y, p;
+    const spinn_program_t *program;
+    struct emu_machine *machine;
+    // DTCM: one arena; the program's state first, then spin1_malloc's bump heap
+    uint8_t *dtcm;
+    uint dtcm_used;   // bytes taken (state + heap), stack reserve excluded
+    uint dtcm_limit;  // EMU_DTCM_BYTES - EMU_STACK_BYTES
+    void *ds_metadata;  // data_specification_metadata_t in the chip's SDRAM
+    uint n_regions;
+    emu_slot_t slots[NUM_EVENTS];
+    emu_task_queue_t tasks[EMU_N_TASK_QUEUES + 1];  // index = priority (0 unused)
+    emu_packet_t *rx;  // ring of the machine's rx_capacity
+    uint rx_head, rx_n;
+    emu_irq_t irq[EMU_IRQ_QUEUE_SIZE];
+    uint irq_head, irq_n;
+    emu_dma_t dma[EMU_DMA_QUEUE_SIZE];
+    uint dma_head, dma_n, dma_next_id;
+    uint64_t dma_free;  // when the DMA engine finishes its last queued transfer
+    uint user_events_pending;
+    // time
+    uint64_t now;        // modeled clock of the callback running now (start + cycles charged)
+    uint64_t irq_free;   // interrupt level busy until
+    uint64_t task_end;   // the running queued callback ends then
+    int task_running;
+    uint64_t wake_at;    // a WAKE event is pending at this time (0: none)
+    // timer
+    uint64_t timer_period;  // cycles; 0 = no timer
+    uint64_t timer_phase;
+    uint timer_generation;
+    uint ticks;
+    int started, exited;
+    uint exit_code;
+    emu_core_counters_t c;
+    emu_keystats_t keys;  // per key: sent, received, dropped
+} emu_core_t;
+
+typedef struct {
+    uint key, mask, route;
+} emu_route_t;
+
+typedef struct {
+    uint64_t routed, default_routed, dropped_no_route, dropped_no_link, dropped_no_core;
+} emu_router_counters_t;
+
+typedef struct {
+    uint x, y;
+    int neighbour[EMU_LINKS];  // chip index on each link, -1 if none
+    emu_route_t *table;
+    uint n_routes, cap_routes;
+    int core_of[EMU_CORES_PER_CHIP];  // core index by virtual core number, -1 if none
+    uint8_t *sdram;
+    uint64_t sdram_size, sdram_used;
+    emu_router_counters_t c;
+} emu_chip_t;
+
+typedef struct emu_machine {
+    emu_chip_t *chips;
+    uint n_chips, cap_chips;
+    emu_core_t **cores;
+    uint n_cores, cap_cores;
+    emu_event_queue_t events;
+    uint rx_capacity;
+    int stop_on_drop;
+    uint64_t now;
+    // when the last thing happened: an event that acted, or the end of a callback's
+    // modeled work (stale events, such as ticks of a timer that stopped, do not count)
+    uint64_t end_time;
+    // set when the run must stop: a drop with stop_on_drop, or a core's error
+    int stopped;
+    char error[512];
+    // first drop seen: where and which key (for the error naming core and partition)
+    int drop_seen;
+    uint drop_core, drop_key;
+    uint64_t drop_time;
+    emu_keystats_t router_drops;  // per key, packets the routers dropped
+    uint64_t deliveries, events_processed;
+} emu_machine_t;
+
+// machine.c
+emu_machine_t *emu_machine_new(uint rx_capacity, int stop_on_drop);
+void emu_machine_free(emu_machine_t *m);
+int emu_add_chip(emu_machine_t *m, uint x, uint y);
+int emu_chip_index(const emu_machine_t *m, uint x, uint y);
+int emu_add_link(emu_machine_t *m, uint chip, uint link, uint neighbour);
+int emu_add_route(emu_machine_t *m, uint chip, uint key, uint mask, uint route);
+int emu_add_core(emu_machine_t *m, uint chip, uint p, const spinn_program_t *program,
+                 const uint8_t *const *region_data, const uint *region_bytes, uint n_regions);
+// Runs until no event is left (returns 1), the cycle limit (0) or a stop (-1: see m->error).
+int emu_run(emu_machine_t *m, uint64_t max_cycles);
+void emu_fail(emu_machine_t *m, const char *fmt, ...);
+static inline void emu_note_activity(emu_machine_t *m, uint64_t t) {
+    if (t > m->end_time) {
+        m->end_time = t;
+    }
+}
+
+// router.c
+void emu_router_receive(emu_machine_t *m, uint chip, uint key, uint data, uint has_payload, int came_along);
+
+// core.c
+void emu_core_start(emu_machine_t *m, emu_core_t *core);
+void emu_core_packet(emu_machine_t *m, emu_core_t *core, uint key, uint data, uint has_payload);
+void emu_core_irq(emu_machine_t *m, emu_core_t *core, uint event, uint arg0, uint arg1);
+void emu_core_service(emu_machine_t *m, emu_core_t *core);
+void emu_core_timer(emu_machine_t *m, emu_core_t *core, uint generation);
+int emu_core_queue_task(emu_core_t *core, callback_t cb, uint arg0, uint arg1, uint priority);
+void emu_core_wake_at(emu_machine_t *m, emu_core_t *core, uint64_t t);
+void emu_core_free(emu_core_t *core);
+
+// dma.c
+uint emu_dma_request(emu_core_t *core, uint tag, void *system_address, void *tcm_address,
+                     uint direction, uint length);
+void emu_dma_done(emu_machine_t *m, emu_core_t *core);
+
+// spin1_host.c: which core's callback runs (per thread), and the clock it charges
+emu_core_t *emu_current(void);
+void emu_set_current(emu_core_t *core);
+void emu_charge(emu_core_t *core, uint64_t cycles);
+
+// programs.c
+const spinn_program_t *emu_find_program(const char *name);
+extern const spinn_program_t *const emu_programs[];
+
+#endif  // SPINN_EMU_H

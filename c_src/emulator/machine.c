@@ -1,0 +1,286 @@
+// Building an emulated machine (chips, links, tables, cores with their memory
+// images) and running it: the event loop.
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../include/data_specification.h"
+#include "emu.h"
+
+emu_machine_t *emu_machine_new(uint rx_capacity, int stop_on_drop) {
+    emu_machine_t *m = calloc(1, sizeof(*m));
+    if (!m) {
+        return NULL;
+    }
+    emu_eq_init(&m->events);
+    emu_ks_init(&m->router_drops);
+    m->rx_capacity = rx_capacity ? rx_capacity : EMU_RX_QUEUE_DEFAULT;
+    m->stop_on_drop = stop_on_drop;
+    return m;
+}
+
+void emu_machine_free(emu_machine_t *m) {
+    if (!m) {
+        return;
+    }
+    for (uint i = 0; i < m->n_chips; i++) {
+        free(m->chips[i].table);
+        free(m->chips[i].sdram);
+    }
+    for (uint i = 0; i < m->n_cores; i++) {
+        emu_core_free(m->cores[i]);
+    }
+    free(m->chips);
+    free(m->cores);
+    emu_eq_free(&m->events);
+    emu_ks_free(&m->router_drops);
+    free(m);
+}
+
+void emu_fail(emu_machine_t *m, const char *fmt, ...) {
+    if (m->stopped) {
+        return;  // the first error is the one to report
+    }
+    m->stopped = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->error, sizeof(m->error), fmt, ap);
+    va_end(ap);
+}
+
+static int grow(void **array, uint *cap, uint n, size_t item) {
+    if (n < *cap) {
+        return 1;
+    }
+    uint new_cap = *cap ? *cap * 2 : 16;
+    void *p = realloc(*array, new_cap * item);
+    if (!p) {
+        return 0;
+    }
+    *array = p;
+    *cap = new_cap;
+    return 1;
+}
+
+int emu_chip_index(const emu_machine_t *m, uint x, uint y) {
+    for (uint i = 0; i < m->n_chips; i++) {
+        if (m->chips[i].x == x && m->chips[i].y == y) {
+            return (int) i;
+        }
+    }
+    return -1;
+}
+
+int emu_add_chip(emu_machine_t *m, uint x, uint y) {
+    if (emu_chip_index(m, x, y) >= 0 || !grow((void **) &m->chips, &m->cap_chips, m->n_chips, sizeof(emu_chip_t))) {
+        return -1;
+    }
+    emu_chip_t *chip = &m->chips[m->n_chips];
+    memset(chip, 0, sizeof(*chip));
+    chip->x = x;
+    chip->y = y;
+    for (uint i = 0; i < EMU_LINKS; i++) {
+        chip->neighbour[i] = -1;
+    }
+    for (uint i = 0; i < EMU_CORES_PER_CHIP; i++) {
+        chip->core_of[i] = -1;
+    }
+    return (int) m->n_chips++;
+}
+
+int emu_add_link(emu_machine_t *m, uint chip, uint link, uint neighbour) {
+    if (chip >= m->n_chips || neighbour >= m->n_chips || link >= EMU_LINKS) {
+        return 0;
+    }
+    m->chips[chip].neighbour[link] = (int) neighbour;
+    return 1;
+}
+
+int emu_add_route(emu_machine_t *m, uint chip, uint key, uint mask, uint route) {
+    if (chip >= m->n_chips) {
+        return 0;
+    }
+    emu_chip_t *c = &m->chips[chip];
+    if (!grow((void **) &c->table, &c->cap_routes, c->n_routes, sizeof(emu_route_t))) {
+        return 0;
+    }
+    c->table[c->n_routes++] = (emu_route_t) {key, mask, route};
+    return 1;
+}
+
+// A chip's SDRAM: the whole budget is reserved at the chip's first
+// allocation (calloc maps zero pages only when touched, so an emulated chip
+// costs the host what its cores use) and handed out by a bump allocator, as
+// the toolchain allocates each core's regions once.  Regions are referenced by
+// pointer, so the block never moves.
+static uint8_t *sdram_alloc(emu_machine_t *m, emu_chip_t *chip, uint64_t bytes) {
+    uint64_t start = (chip->sdram_used + 7u) & ~(uint64_t) 7u;
+    if (start + bytes > EMU_SDRAM_BYTES) {
+        emu_fail(m, "chip (%u, %u): SDRAM over its %u bytes", chip->x, chip->y, EMU_SDRAM_BYTES);
+        return NULL;
+    }
+    if (!chip->sdram) {
+        chip->sdram = calloc(1, EMU_SDRAM_BYTES);
+        if (!chip->sdram) {
+            emu_fail(m, "chip (%u, %u): cannot reserve host memory for its SDRAM", chip->x, chip->y);
+            return NULL;
+        }
+        chip->sdram_size = EMU_SDRAM_BYTES;
+    }
+    chip->sdram_used = start + bytes;
+    return chip->sdram + start;
+}
+
+int emu_add_core(emu_machine_t *m, uint chip_index, uint p, const spinn_program_t *program,
+                 const uint8_t *const *region_data, const uint *region_bytes, uint n_regions) {
+    if (chip_index >= m->n_chips || p >= EMU_CORES_PER_CHIP || m->chips[chip_index].core_of[p] >= 0) {
+        return -1;
+    }
+    emu_chip_t *chip = &m->chips[chip_index];
+    uint state = (program->state_bytes + 7u) & ~7u;
+    if (state > EMU_DTCM_BYTES - EMU_STACK_BYTES) {
+        emu_fail(m, "program '%s': its state (%u bytes) does not fit DTCM", program->name, state);
+        return -1;
+    }
+    if (!grow((void **) &m->cores, &m->cap_cores, m->n_cores, sizeof(emu_core_t *))) {
+        return -1;
+    }
+    emu_core_t *core = calloc(1, sizeof(*core));
+    if (!core) {
+        return -1;
+    }
+    core->dtcm = calloc(1, EMU_DTCM_BYTES);
+    core->rx = calloc(m->rx_capacity, sizeof(emu_packet_t));
+    if (!core->dtcm || !core->rx) {
+        emu_core_free(core);
+        return -1;
+    }
+    emu_ks_init(&core->keys);
+    core->id = m->n_cores;
+    core->chip = chip_index;
+    core->x = chip->x;
+    core->y = chip->y;
+    core->p = p;
+    core->program = program;
+    core->machine = m;
+    core->dtcm_used = state;
+    core->dtcm_limit = EMU_DTCM_BYTES - EMU_STACK_BYTES;
+    // the data specification's metadata, then each region, in the chip's SDRAM
+    size_t meta = sizeof(data_specification_metadata_t) + n_regions * sizeof(region_desc_t);
+    data_specification_metadata_t *ds = (data_specification_metadata_t *) sdram_alloc(m, chip, meta);
+    if (!ds) {
+        emu_core_free(core);
+        return -1;
+    }
+    ds->magic_number = DATA_SPECIFICATION_MAGIC;
+    ds->version = DATA_SPECIFICATION_VERSION;
+    for (uint r = 0; r < n_regions; r++) {
+        if (!region_bytes[r]) {
+            ds->regions[r] = (region_desc_t) {NULL, 0, 0};
+            continue;
+        }
+        uint8_t *at = sdram_alloc(m, chip, region_bytes[r]);
+        if (!at) {
+            emu_core_free(core);
+            return -1;
+        }
+        uint32_t sum = 0;
+        if (region_data[r]) {
+            memcpy(at, region_data[r], region_bytes[r]);
+            for (uint i = 0; i + 4 <= region_bytes[r]; i += 4) {
+                uint32_t w;
+                memcpy(&w, at + i, 4);
+                sum += w;
+            }
+        }
+        ds->regions[r] = (region_desc_t) {at, sum, region_bytes[r] / 4};
+    }
+    core->ds_metadata = ds;
+    core->n_regions = n_regions;
+    chip->core_of[p] = (int) core->id;
+    m->cores[m->n_cores++] = core;
+    emu_eq_push(&m->events, 0, EV_START, core->id, 0, 0, 0);
+    return (int) core->id;
+}
+
+static void dispatch(emu_machine_t *m, const emu_event_t *ev) {
+    switch (ev->kind) {
+    case EV_START:
+        emu_core_start(m, m->cores[ev->a]);
+        break;
+    case EV_ROUTER: {
+        emu_note_activity(m, m->now);
+        int along = (int) (ev->d >> 8) - 1;
+        emu_router_receive(m, ev->a, ev->b, ev->c, ev->d & 1u, along);
+        break;
+    }
+    case EV_DELIVER:
+        emu_note_activity(m, m->now);
+        emu_core_packet(m, m->cores[ev->a], ev->b, ev->c, ev->d);
+        break;
+    case EV_WAKE: {
+        emu_core_t *core = m->cores[ev->a];
+        if (core->wake_at == ev->time) {
+            core->wake_at = 0;
+        }
+        emu_core_service(m, core);
+        break;
+    }
+    case EV_TIMER:
+        emu_core_timer(m, m->cores[ev->a], ev->b);
+        break;
+    case EV_DMA_DONE:
+        emu_dma_done(m, m->cores[ev->a]);
+        break;
+    case EV_USER:
+        emu_core_irq(m, m->cores[ev->a], USER_EVENT, ev->b, ev->c);
+        break;
+    default:
+        emu_fail(m, "unknown event kind %u", ev->kind);
+    }
+}
+
+// An event that can still do something: not one for a core that has exited
+// (its timer ticks, wakes and DMA completions), nor a tick of a reprogrammed timer.
+static int live(const emu_event_t *ev, void *ctx) {
+    emu_machine_t *m = ctx;
+    switch (ev->kind) {
+    case EV_TIMER:
+        return !m->cores[ev->a]->exited && ev->b == m->cores[ev->a]->timer_generation;
+    case EV_WAKE:
+    case EV_DMA_DONE:
+    case EV_USER:
+        return !m->cores[ev->a]->exited;
+    default:
+        return 1;
+    }
+}
+
+int emu_run(emu_machine_t *m, uint64_t max_cycles) {
+    emu_event_t ev;
+    int purged = 0;
+    while (!m->stopped) {
+        if (m->events.n == 0) {
+            return 1;
+        }
+        if (m->events.heap[0].time > max_cycles && !purged) {
+            // before calling it a cycle limit, drop what can no longer act: a
+            // machine whose cores have all finished is quiescent
+            emu_eq_filter(&m->events, live, m);
+            purged = 1;
+            continue;
+        }
+        if (m->events.heap[0].time > max_cycles) {
+            m->now = max_cycles;
+            emu_note_activity(m, max_cycles);
+            return 0;
+        }
+        emu_eq_pop(&m->events, &ev);
+        purged = 0;
+        m->now = ev.time;
+        m->events_processed++;
+        dispatch(m, &ev);
+    }
+    return -1;
+}

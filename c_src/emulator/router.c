@@ -1,0 +1,78 @@
+// The multicast router of one chip, driven by the toolchain's routing table.
+//
+// As on SpiNNaker: the first entry whose (key & mask) == entry key decides;
+// its route word names links (bits 0-5: E, NE, N, W, SW, S) and cores (bit
+// 6 + virtual core number).  A packet no entry matches continues straight
+// through on the link it travelled along (default routing) if it came from a
+// neighbour, and is dropped if a core on this chip sent it.  Each copy sent on
+// a link reaches the neighbour's router after the link's latency; each copy
+// for a core reaches the core's input after the router's.  Drops are counted
+// per chip and per key.  (Contention for links is not modelled yet: every
+// packet gets the fixed latencies of cost_model.h.)
+#include "emu.h"
+
+static void router_drop(emu_machine_t *m, emu_chip_t *chip, uint key, uint64_t *counter) {
+    (*counter)++;
+    emu_keystat_t *ks = emu_ks_get(&m->router_drops, key);
+    if (ks) {
+        ks->dropped++;
+    }
+    if (!m->drop_seen) {
+        m->drop_seen = 1;
+        m->drop_core = (uint) -1;  // a router, not a core
+        m->drop_key = key;
+        m->drop_time = m->now;
+    }
+    if (m->stop_on_drop) {
+        emu_fail(m, "router of chip (%u, %u) dropped key 0x%08x", chip->x, chip->y, key);
+    }
+}
+
+static const emu_route_t *lookup(const emu_chip_t *chip, uint key) {
+    for (uint i = 0; i < chip->n_routes; i++) {
+        if ((key & chip->table[i].mask) == chip->table[i].key) {
+            return &chip->table[i];
+        }
+    }
+    return NULL;
+}
+
+void emu_router_receive(emu_machine_t *m, uint chip_index, uint key, uint data, uint has_payload,
+                        int came_along) {
+    emu_chip_t *chip = &m->chips[chip_index];
+    const emu_route_t *entry = lookup(chip, key);
+    uint route;
+    if (entry) {
+        route = entry->route;
+        chip->c.routed++;
+    } else if (came_along >= 0) {
+        route = 1u << came_along;  // default routing: straight through
+        chip->c.default_routed++;
+    } else {
+        router_drop(m, chip, key, &chip->c.dropped_no_route);
+        return;
+    }
+    for (uint link = 0; link < EMU_LINKS; link++) {
+        if (!(route & (1u << link))) {
+            continue;
+        }
+        int next = chip->neighbour[link];
+        if (next < 0) {
+            router_drop(m, chip, key, &chip->c.dropped_no_link);
+            continue;
+        }
+        emu_eq_push(&m->events, m->now + EMU_ROUTER_CYCLES + EMU_LINK_CYCLES, EV_ROUTER, (uint) next, key,
+                    data, has_payload | ((link + 1) << 8));
+    }
+    for (uint p = 0; p < EMU_CORES_PER_CHIP; p++) {
+        if (!(route & (1u << (EMU_LINKS + p)))) {
+            continue;
+        }
+        int core = chip->core_of[p];
+        if (core < 0) {
+            router_drop(m, chip, key, &chip->c.dropped_no_core);
+            continue;
+        }
+        emu_eq_push(&m->events, m->now + EMU_ROUTER_CYCLES, EV_DELIVER, (uint) core, key, data, has_payload);
+    }
+}

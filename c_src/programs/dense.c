@@ -1,0 +1,138 @@
+// Dense tile, forward pass: receives its layer's inputs by key (fwd packets,
+// payload: float bits), computes y = act(W x + b) for its rows in float32 and
+// sends y on its fwd keys; the loss layer's tiles write y to their WORK region
+// for the host instead (predictions).
+//
+// The sums run over the inputs in index order once a sample's inputs are all
+// in, not in the order packets arrive: the result does not depend on packet
+// timing, so every run (and the ARM build) gives the same bits.
+//
+// Memory: W and b in DTCM (loaded from the WEIGHTS region by DMA at start), one
+// sample's inputs, the outputs.  One sample in flight (the input tile paces
+// samples by its timer); several in flight, the backward pass and the weight
+// update are still to come.
+//
+// Output tile WORK region: uint32 n_done; uint32 n_rows; float y[n_done][n_rows].
+#include "activation.h"
+#include "tile_common.h"
+
+#define TAG_WEIGHTS 1
+#define TAG_RESULT 2
+
+// exit codes: why a tile refused to run
+#define EXIT_BAD_IMAGE 1
+#define EXIT_NO_DTCM 2
+#define EXIT_UNSUPPORTED 3
+
+typedef struct {
+    tile_regions_t r;
+    const key_entry_t *fwd;  // NULL on the loss layer
+    uint n_rows, row_length, fan_in, in_lo;
+    uint expected, received;  // fwd packets per sample, and of this sample so far
+    uint ready, samples_done;
+    float *w;  // n_rows x row_length, bias last in each row
+    float *x;  // fan_in inputs
+    float *y;  // n_rows outputs
+} dense_state_t;
+
+SPINN_STATE_DECLARE(dense_state_t);
+#define S SPINN_STATE(dense_state_t)
+
+static void forward(uint unused0, uint unused1) {
+    (void) unused0;
+    (void) unused1;
+    const params_t *p = S->r.params;
+    for (uint r = 0; r < S->n_rows; r++) {
+        const float *row = &S->w[r * S->row_length];
+        float acc = 0.0f;
+        for (uint j = 0; j < S->fan_in; j++) {
+            acc += row[j] * S->x[j];
+        }
+        S->y[r] = acc + row[S->fan_in];
+    }
+    SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->fan_in);
+    SPINN_ACCOUNT(SPINN_OP_FADD, S->n_rows);
+    apply_activation(p->activation, S->y, S->n_rows);
+    if (p->is_output) {
+        uint32_t *work = S->r.work;
+        float *out = (float *) &work[2];
+        spin1_dma_transfer(TAG_RESULT, &out[S->samples_done * S->n_rows], S->y, DMA_WRITE,
+                           S->n_rows * sizeof(float));
+    } else if (S->fwd) {
+        tile_send_paced(S->fwd, S->y, S->n_rows, p->tile_index, p->n_tiles);
+        S->samples_done++;
+    }
+}
+
+static void on_packet(uint key, uint payload) {
+    for (uint e = 0; e < S->r.n_in; e++) {
+        const key_entry_t *in = &S->r.in[e];
+        if (in->partition != PART_FWD || (key & in->mask) != in->key) {
+            continue;
+        }
+        S->x[in->offset + (key - in->key) - S->in_lo] = bits_float(payload);
+        SPINN_ACCOUNT(SPINN_OP_WORD, 4 * (e + 1));
+        if (++S->received == S->expected) {
+            S->received = 0;
+            spin1_schedule_callback(forward, 0, 0, 1);
+        }
+        return;
+    }
+}
+
+static void on_dma(uint id, uint tag) {
+    (void) id;
+    if (tag == TAG_WEIGHTS) {
+        S->ready = 1;
+    } else if (tag == TAG_RESULT) {
+        uint32_t *work = S->r.work;
+        work[0] = ++S->samples_done;  // the host reads how many results are in
+    }
+}
+
+static void dense_main(void) {
+    if (!tile_read_regions(&S->r) || S->r.params->role != ROLE_DENSE) {
+        spin1_exit(EXIT_BAD_IMAGE);
+        return;
+    }
+    const params_t *p = S->r.params;
+    data_specification_metadata_t *ds = data_specification_get_data_address();
+    const weights_header_t *wh = data_specification_get_region(REGION_WEIGHTS, ds);
+    S->n_rows = wh->n_rows;
+    S->row_length = wh->row_length;
+    S->fan_in = wh->row_length - 1;
+    S->in_lo = p->in_lo;
+    S->fwd = tile_out_entry(&S->r, PART_FWD);
+    if (S->fan_in != p->in_hi - p->in_lo || S->n_rows != p->atom_hi - p->atom_lo) {
+        spin1_exit(EXIT_BAD_IMAGE);
+        return;
+    }
+    if (p->activation == ACT_SOFTMAX && p->n_tiles != 1) {
+        spin1_exit(EXIT_UNSUPPORTED);  // softmax across tiles (the softmax partition) is not written yet
+        return;
+    }
+    for (uint e = 0; e < S->r.n_in; e++) {
+        if (S->r.in[e].partition == PART_FWD) {
+            S->expected += S->r.in[e].count;
+        }
+    }
+    S->w = spin1_malloc(S->n_rows * S->row_length * sizeof(float));
+    S->x = spin1_malloc(S->fan_in * sizeof(float));
+    S->y = spin1_malloc(S->n_rows * sizeof(float));
+    if (!S->w || !S->x || !S->y) {
+        spin1_exit(EXIT_NO_DTCM);
+        return;
+    }
+    if (p->is_output) {
+        uint32_t *work = S->r.work;
+        work[0] = 0;
+        work[1] = S->n_rows;
+    }
+    const uint32_t *rows = (const uint32_t *) wh + 2 + S->n_rows;  // after the header and the row ids
+    spin1_callback_on(DMA_TRANSFER_DONE, on_dma, 0);
+    spin1_callback_on(MCPL_PACKET_RECEIVED, on_packet, -1);
+    spin1_dma_transfer(TAG_WEIGHTS, (void *) rows, S->w, DMA_READ, S->n_rows * S->row_length * sizeof(float));
+    spin1_start(SYNC_WAIT);
+}
+
+SPINN_PROGRAM(dense, dense_state_t, dense_main);

@@ -1,0 +1,80 @@
+// What every spinn_dnn tile program reads from its regions (spinn_dnn/regions.py
+// layout, through the generated spinn_dnn_regions.h) and the packet pacing all
+// senders share.
+#ifndef SPINN_TILE_COMMON_H
+#define SPINN_TILE_COMMON_H
+
+#include "data_specification.h"
+#include "spin1_api.h"
+#include "spinn_dnn_regions.h"
+#include "spinn_program.h"
+
+// Send pacing: a tile sends one packet every SEND_GAP_US * (tiles of its
+// layer) microseconds, offset by its tile index, so that the tiles of a layer
+// interleave and a receiver gets at most one packet per SEND_GAP_US from them:
+// the time a receiver's packet handler needs (cost_model.h: about 50 cycles) is
+// well inside that, so inputs never overflow.  (Pacing is the program's job on
+// the board too: the router drops what a core does not take.)
+#define SEND_GAP_US 1
+
+typedef struct {
+    const params_t *params;
+    uint n_out;
+    const key_entry_t *out;
+    uint n_in;
+    const key_entry_t *in;
+    void *work;  // the WORK region in SDRAM
+} tile_regions_t;
+
+// Fills r from this core's data-specification regions; FALSE if the image is not a spinn_dnn one.
+static inline uint tile_read_regions(tile_regions_t *r) {
+    data_specification_metadata_t *ds = data_specification_get_data_address();
+    if (!data_specification_read_header(ds)) {
+        return FALSE;
+    }
+    r->params = data_specification_get_region(REGION_PARAMS, ds);
+    if (r->params->magic != SPINN_DNN_MAGIC) {
+        return FALSE;
+    }
+    const uint32_t *keys = data_specification_get_region(REGION_KEYS, ds);
+    r->n_out = keys[0];
+    r->out = (const key_entry_t *) &keys[1];
+    r->n_in = keys[1 + r->n_out * (sizeof(key_entry_t) / 4)];
+    r->in = (const key_entry_t *) &keys[2 + r->n_out * (sizeof(key_entry_t) / 4)];
+    r->work = data_specification_get_region(REGION_WORK, ds);
+    return TRUE;
+}
+
+// The outgoing entry of a partition, or NULL.
+static inline const key_entry_t *tile_out_entry(const tile_regions_t *r, uint partition) {
+    for (uint i = 0; i < r->n_out; i++) {
+        if (r->out[i].partition == partition) {
+            return &r->out[i];
+        }
+    }
+    return NULL;
+}
+
+static inline uint float_bits(float f) {
+    union { float f; uint u; } v = {.f = f};
+    return v.u;
+}
+
+static inline float bits_float(uint u) {
+    union { uint u; float f; } v = {.u = u};
+    return v.f;
+}
+
+// Sends values[0..n) on keys entry->key + i, paced (see SEND_GAP_US).
+static inline void tile_send_paced(const key_entry_t *entry, const float *values, uint n, uint tile_index,
+                                   uint n_tiles) {
+    spin1_delay_us(SEND_GAP_US * tile_index);
+    for (uint i = 0; i < n; i++) {
+        spin1_send_mc_packet(entry->key + i, float_bits(values[i]), WITH_PAYLOAD);
+        if (i + 1 < n) {
+            spin1_delay_us(SEND_GAP_US * n_tiles);
+        }
+    }
+}
+
+#endif  // SPINN_TILE_COMMON_H

@@ -1,0 +1,107 @@
+"""Forward pass (predict) of a mapped model on the emulated machine.
+
+The host does what it would do with a board: it stages the samples in the
+input tile's WORK region, runs the machine, and reads the predictions the
+loss layer's tiles wrote to their WORK regions.  Everything in between (DMA
+of samples into DTCM, packets through the toolchain's tables, W x + b and the
+activations in float32) is the C core programs in c_src/programs/.
+
+Samples go through one at a time (the input tile sends one per timer tick);
+pipelining several in flight comes with training.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from spinn_dnn import regions as regions_mod
+from spinn_dnn.emulator.errors import EmulatorError
+from spinn_dnn.emulator.machine import EmulatedMachine, RunResult, _module
+
+WORK = regions_mod.REGIONS.index("WORK")
+PROGRAM_OF_ROLE = {"input": "input", "dense": "dense"}
+SEND_GAP_US = 1  # c_src/programs/tile_common.h
+EXIT_CODES = {1: "its memory image is not a spinn_dnn tile of that role", 2: "DTCM is too small",
+              3: "an operation the C programs do not implement yet"}
+
+
+@dataclass
+class PredictResult:
+    predictions: np.ndarray  # (samples, outputs), float32
+    runs: list[RunResult]  # one per batch of samples staged at once
+
+    @property
+    def modeled_seconds(self) -> float:
+        return sum(r.modeled_seconds for r in self.runs)
+
+
+def _program(tile) -> str:  # noqa: ANN001
+    try:
+        return PROGRAM_OF_ROLE[tile.role]
+    except KeyError:
+        raise EmulatorError(f"tile {tile.label}: role '{tile.role}' has no core program yet "
+                            f"(only {', '.join(PROGRAM_OF_ROLE)})") from None
+
+
+def tick_us(plan) -> int:  # noqa: ANN001
+    """A timer period for the input tile long enough for one sample to cross the network (modeled)."""
+    mod = _module()
+    us = 0.0
+    for v in plan.vertices:
+        rows = max(t.n_atoms for t in v.tiles)
+        fan_in = max(t.in_hi - t.in_lo for t in v.tiles)
+        compute = rows * fan_in * mod.COST_FMAC / (mod.CLOCK_HZ / 1e6)
+        us += compute + SEND_GAP_US * (len(v.tiles) * rows + len(v.tiles))
+    return int(math.ceil(1.5 * us)) + 100
+
+
+def predict(plan, toolchain, x: np.ndarray, max_cycles: int | None = None) -> PredictResult:  # noqa: ANN001
+    """Predictions of the mapped model for samples `x` (any shape with samples first), float32."""
+    x = np.ascontiguousarray(np.asarray(x, dtype=np.float32).reshape(len(x), -1))
+    inputs = [(t, toolchain.placements[(v.label, t.index)]) for v in plan.vertices for t in v.tiles
+              if t.role == "input"]
+    last = len(plan.layers) - 1
+    outputs = [(t, toolchain.placements[(v.label, t.index)]) for v in plan.vertices if v.layer == last
+               for t in v.tiles]
+    n_out = plan.layers[last].n_atoms
+    capacity = min(_capacity(toolchain, t, 8, 4 * t.n_atoms) for t, _ in inputs + outputs)
+    if capacity < 1:
+        raise EmulatorError("the WORK regions cannot hold one sample")
+    period = tick_us(plan)
+    preds = np.zeros((len(x), n_out), dtype=np.float32)
+    runs = []
+    for start in range(0, len(x), capacity):
+        chunk = x[start:start + capacity]
+        em = EmulatedMachine.from_mapping(plan, toolchain, _program)
+        for t, where in inputs:
+            header = struct.pack("<II", len(chunk), period)
+            em.write_region(where, WORK, header + np.ascontiguousarray(chunk[:, t.lo:t.hi]).tobytes())
+        limit = max_cycles or (len(chunk) + 2) * period * (_module().CLOCK_HZ // 10**6)
+        result = em.run(limit)
+        _check_exits(em, result)
+        for t, where in outputs:
+            blob = em.read_region(where, WORK)
+            n_done, n_rows = struct.unpack_from("<II", blob)
+            if n_done != len(chunk):
+                raise EmulatorError(f"tile {t.label} at {where} produced {n_done} of {len(chunk)} "
+                                    f"predictions (run {result.status} at cycle {result.cycles})")
+            got = np.frombuffer(blob, dtype="<f4", count=n_done * n_rows, offset=8).reshape(n_done, n_rows)
+            preds[start:start + len(chunk), t.lo:t.hi] = got
+        runs.append(result)
+    return PredictResult(preds, runs)
+
+
+def _capacity(toolchain, tile, header: int, per_sample: int) -> int:  # noqa: ANN001
+    size = toolchain.region_sizes[(tile.vertex, tile.index)].get(WORK, 0)
+    return (size - header) // per_sample
+
+
+def _check_exits(em: EmulatedMachine, result: RunResult) -> None:
+    for where, c in result.cores.items():
+        if c["exited"] and c["exit_code"]:
+            why = EXIT_CODES.get(c["exit_code"], "unknown")
+            raise EmulatorError(f"{em.labels[where]} at {where} stopped with code {c['exit_code']}: {why}")

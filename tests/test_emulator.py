@@ -1,0 +1,184 @@
+"""The C emulator (spinn_dnn._emulator) on hand-built machines: routing, queues, memories, timers.
+
+Every expectation here is a SpiNNaker rule written down independently of the
+emulator's code: first matching entry wins, default routing straight through
+for a packet from a link, a core's own packet with no entry is dropped, a core
+that cannot take a packet drops it and says which, DTCM is 64 KiB.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+
+import pytest
+
+emulator = pytest.importorskip("spinn_dnn.emulator")
+from spinn_dnn.emulator import CoreSpec, EmulatedMachine, PacketDroppedError  # noqa: E402
+from spinn_dnn.emulator.machine import route_word  # noqa: E402
+
+try:
+    from spinn_dnn import _emulator
+except ImportError:  # pragma: no cover
+    pytest.skip("the C emulator is not built (pip install -e .)", allow_module_level=True)
+
+E, NE, N, W, SW, S = range(6)
+PART_FWD = 0
+
+
+def keys_region(out: list[tuple[int, int, int]]) -> bytes:
+    """A KEYS region (spinn_dnn/regions.py layout) with outgoing (key, mask, count) entries, no incoming."""
+    words = [len(out)]
+    for key, mask, count in out:
+        words += [PART_FWD, key, mask, 0, count, 0]
+    return struct.pack(f"<{len(words) + 1}I", *words, 0)
+
+
+def sender(where, key=0x100, count=3, program="test_echo") -> CoreSpec:
+    return CoreSpec(where, program, [b"", keys_region([(key, 0xFFFFFF00, count)])], label=f"sender{where}")
+
+
+def listener(where, program="test_echo") -> CoreSpec:
+    return CoreSpec(where, program, [b"", keys_region([])], label=f"listener{where}")
+
+
+def line_of_chips(n: int) -> tuple[list, dict]:
+    """Chips (0,0) .. (n-1,0) joined east-west."""
+    chips = [(x, 0) for x in range(n)]
+    links = {c: {} for c in chips}
+    for x in range(n - 1):
+        links[(x, 0)][E] = (x + 1, 0)
+        links[(x + 1, 0)][W] = (x, 0)
+    return chips, links
+
+
+def test_programs_are_built_in():
+    assert {"test_echo", "test_slow_sink", "test_memory"} <= set(emulator.available_programs())
+
+
+def test_route_word_layout():
+    assert route_word([], [E]) == 1
+    assert route_word([1], []) == 1 << 7
+    assert route_word([0, 17], [S]) == (1 << 5) | (1 << 6) | (1 << 23)
+
+
+def test_packets_follow_the_table_across_chips_and_default_route_through_an_empty_chip():
+    chips, links = line_of_chips(3)
+    tables = {
+        (0, 0): [(0x100, 0xFFFFFF00, (), (E,))],
+        # (1, 0) has no entry: the packets came along link E and continue east
+        (2, 0): [(0x100, 0xFFFFFF00, (3, 4), ())],
+    }
+    em = EmulatedMachine(chips, links, tables, [sender((0, 0, 1)), listener((2, 0, 3)), listener((2, 0, 4)),
+                                                 listener((1, 0, 3))])
+    r = em.run(10**6)
+    assert r.status == "quiescent" and r.dropped == 0
+    assert r.deliveries_by_key() == {k: {(2, 0, 3): 1, (2, 0, 4): 1} for k in (0x100, 0x101, 0x102)}
+    assert r.routers[(1, 0)]["default_routed"] == 3 and r.routers[(1, 0)]["routed"] == 0
+    assert r.cores[(0, 0, 1)]["sent"] == 3 and r.cores[(1, 0, 3)]["received"] == 0
+    # two link hops and the router of each of the three chips: the latency is paid per hop
+    assert r.cycles > 2 * 60
+
+
+def test_first_matching_entry_wins():
+    chips, links = line_of_chips(1)
+    tables = {(0, 0): [(0x101, 0xFFFFFFFF, (3,), ()), (0x100, 0xFFFFFF00, (2,), ())]}
+    em = EmulatedMachine(chips, links, tables, [sender((0, 0, 1)), listener((0, 0, 2)), listener((0, 0, 3))])
+    got = em.run(10**6).deliveries_by_key()
+    assert got == {0x100: {(0, 0, 2): 1}, 0x101: {(0, 0, 3): 1}, 0x102: {(0, 0, 2): 1}}
+
+
+def test_a_local_packet_no_entry_matches_is_dropped_and_named():
+    chips, links = line_of_chips(1)
+    tables = {(0, 0): [(0x100, 0xFFFFFFFF, (2,), ())]}  # only key 0x100 has an entry
+    em = EmulatedMachine(chips, links, tables, [sender((0, 0, 1)), listener((0, 0, 2))], stop_on_drop=False)
+    r = em.run(10**6)
+    assert r.status == "quiescent"
+    assert r.router_drops == {0x101: 1, 0x102: 1}
+    assert r.routers[(0, 0)]["dropped_no_route"] == 2
+    assert r.deliveries_by_key() == {0x100: {(0, 0, 2): 1}}
+    em = EmulatedMachine(chips, links, tables, [sender((0, 0, 1)), listener((0, 0, 2))])
+    with pytest.raises(PacketDroppedError, match="router"):
+        em.run(10**6)
+
+
+def test_a_route_to_a_missing_link_is_a_drop():
+    chips, links = line_of_chips(1)
+    em = EmulatedMachine(chips, links, {(0, 0): [(0x100, 0xFFFFFF00, (), (N,))]}, [sender((0, 0, 1))],
+                         stop_on_drop=False)
+    r = em.run(10**6)
+    assert r.routers[(0, 0)]["dropped_no_link"] == 3 and r.router_drops == {0x100: 1, 0x101: 1, 0x102: 1}
+
+
+def test_a_full_input_queue_drops_and_counts_per_core_and_key():
+    chips, links = line_of_chips(1)
+    n = 200
+    tables = {(0, 0): [(0x100, 0xFFFFFF00, (2,), ())]}
+    specs = [sender((0, 0, 1), count=n), listener((0, 0, 2), program="test_slow_sink")]
+    r = EmulatedMachine(chips, links, tables, specs, rx_queue=4, stop_on_drop=False).run(10**8)
+    c = r.cores[(0, 0, 2)]
+    dropped = c["dropped_rx"] + c["dropped_task_queue"]
+    assert dropped > 0 and c["received"] + dropped == n
+    # the slow sink took 5 us per packet it kept, one at a time
+    assert r.cycles >= c["received"] * 5 * 200
+    per_key = r.drops_by_core()[(0, 0, 2)]
+    assert sum(per_key.values()) == dropped and set(per_key) <= set(range(0x100, 0x100 + n))
+    # a big enough input takes the burst (the task queue still holds only 16)
+    r = EmulatedMachine(chips, links, tables, specs, rx_queue=1000, stop_on_drop=False).run(10**8)
+    assert r.cores[(0, 0, 2)]["dropped_rx"] == 0
+
+
+def test_memories_dma_and_timer():
+    chips, links = line_of_chips(1)
+    params = bytes(range(64)) + b"\xff" * 80
+    spec = CoreSpec((0, 0, 5), "test_memory", [params, b"", None, None, 256], label="mem")
+    em = EmulatedMachine(chips, links, {}, [spec])
+    r = em.run(10**7)
+    c = r.cores[(0, 0, 5)]
+    assert r.status == "quiescent" and c["exited"] == 1 and c["exit_code"] == 0
+    chunks, dma_done, last_tag, ticks = struct.unpack_from("<4I", em.read_state((0, 0, 5)))
+    # 64 KiB less the 4 KiB stack, the state and the 64-byte buffer, in 1 KiB blocks
+    assert chunks == (65536 - 4096 - c["state_bytes"] - 64) // 1024
+    assert c["dtcm_used"] <= 65536
+    assert (dma_done, last_tag, ticks) == (2, 8, 3)
+    assert em.read_region((0, 0, 5), 4)[:64] == params[:64]
+    assert c["dma_transfers"] == 2 and c["dma_bytes"] == 128 and c["timer_ticks"] == 3
+    assert 3 * 10 * 200 <= r.cycles < 4 * 10 * 200  # 10 us ticks at 200 MHz
+
+
+def test_same_machine_same_result_and_threads_do_not_interfere():
+    chips, links = line_of_chips(2)
+    tables = {(0, 0): [(0x100, 0xFFFFFF00, (2,), (E,))], (1, 0): [(0x100, 0xFFFFFF00, (1,), ())]}
+
+    def build():
+        return EmulatedMachine(chips, links, tables, [sender((0, 0, 1), count=100), listener((0, 0, 2)),
+                                                      listener((1, 0, 1), program="test_slow_sink")],
+                               rx_queue=8, stop_on_drop=False)
+
+    ref = build().run(10**8)
+    results = [None] * 4
+
+    def go(i):
+        results[i] = build().run(10**8)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        assert (r.cycles, r.cores, r.keys, r.routers) == (ref.cycles, ref.cores, ref.keys, ref.routers)
+
+
+def test_bad_input_is_refused():
+    m = _emulator.Machine()
+    chip = m.add_chip(0, 0)
+    with pytest.raises(ValueError, match="no core program"):
+        m.add_core(chip, 1, "no_such_program", [])
+    with pytest.raises(ValueError, match="already exists"):
+        m.add_chip(0, 0)
+    m.add_core(chip, 1, "test_echo", [b"", keys_region([])])
+    with pytest.raises(ValueError):
+        m.add_core(chip, 1, "test_echo", [b"", keys_region([])])  # core taken
+    with pytest.raises(ValueError):
+        m.add_route(chip, 0, 0, 1 << 30)  # no core 24
