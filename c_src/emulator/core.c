@@ -173,10 +173,24 @@ static int next_task(emu_core_t *core, emu_task_t *out) {
     return 0;
 }
 
+static int tasks_waiting(const emu_core_t *core) {
+    for (uint pr = 1; pr <= EMU_N_TASK_QUEUES; pr++) {
+        if (core->tasks[pr].n) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+// Runs whatever the core can run now, and asks to be woken when it can run
+// more.  A core with nothing waiting is not woken: the next packet or event
+// calls this again (half the events a delivery would otherwise cost).
 void emu_core_service(emu_machine_t *m, emu_core_t *core) {
     while (!core->exited && !m->stopped) {
         if (core->irq_free > m->now) {
-            emu_core_wake_at(m, core, core->irq_free);
+            if (core->rx_n || core->irq_n || tasks_waiting(core)) {
+                emu_core_wake_at(m, core, core->irq_free);
+            }
             return;
         }
         if (core->rx_n) {
@@ -188,7 +202,9 @@ void emu_core_service(emu_machine_t *m, emu_core_t *core) {
             continue;
         }
         if (core->task_running && core->task_end > m->now) {
-            emu_core_wake_at(m, core, core->task_end);
+            if (tasks_waiting(core)) {
+                emu_core_wake_at(m, core, core->task_end);
+            }
             return;
         }
         core->task_running = 0;

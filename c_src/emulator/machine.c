@@ -215,10 +215,16 @@ static void dispatch(emu_machine_t *m, const emu_event_t *ev) {
         emu_router_receive(m, ev->a, ev->b, ev->c, ev->d & 1u, along);
         break;
     }
-    case EV_DELIVER:
+    case EV_DELIVER: {
         emu_note_activity(m, m->now);
-        emu_core_packet(m, m->cores[ev->a], ev->b, ev->c, ev->d);
+        const emu_chip_t *chip = &m->chips[ev->a];
+        for (uint cores = ev->d >> 1, p = 0; cores; cores >>= 1, p++) {  // in core order: deterministic
+            if (cores & 1u) {
+                emu_core_packet(m, m->cores[chip->core_of[p]], ev->b, ev->c, ev->d & 1u);
+            }
+        }
         break;
+    }
     case EV_WAKE: {
         emu_core_t *core = m->cores[ev->a];
         if (core->wake_at == ev->time) {

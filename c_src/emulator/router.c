@@ -64,15 +64,21 @@ void emu_router_receive(emu_machine_t *m, uint chip_index, uint key, uint data, 
         emu_eq_push(&m->events, m->now + EMU_ROUTER_CYCLES + EMU_LINK_CYCLES, EV_ROUTER, (uint) next, key,
                     data, has_payload | ((link + 1) << 8));
     }
+    // the copies for this chip's cores all leave the router together: one
+    // event carries the set of cores (a heap operation per packet, not per core)
+    uint cores = 0;
     for (uint p = 0; p < EMU_CORES_PER_CHIP; p++) {
         if (!(route & (1u << (EMU_LINKS + p)))) {
             continue;
         }
-        int core = chip->core_of[p];
-        if (core < 0) {
+        if (chip->core_of[p] < 0) {
             router_drop(m, chip, key, &chip->c.dropped_no_core);
             continue;
         }
-        emu_eq_push(&m->events, m->now + EMU_ROUTER_CYCLES, EV_DELIVER, (uint) core, key, data, has_payload);
+        cores |= 1u << p;
+    }
+    if (cores) {
+        emu_eq_push(&m->events, m->now + EMU_ROUTER_CYCLES, EV_DELIVER, chip_index, key, data,
+                    has_payload | (cores << 1));
     }
 }

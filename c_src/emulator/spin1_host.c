@@ -107,8 +107,8 @@ uint spin1_schedule_callback(callback_t cback, uint arg0, uint arg1, uint priori
     emu_core_t *core = me();
     emu_charge(core, EMU_API_CALL_CYCLES);
     uint ok = (uint) emu_core_queue_task(core, cback, arg0, arg1, priority);
-    if (ok && !core->task_running && core->started) {
-        emu_core_wake_at(core->machine, core, core->now);
+    if (ok && core->started) {
+        emu_core_wake_at(core->machine, core, core->now);  // service decides when it can run
     }
     return ok ? SUCCESS : FAILURE;
 }

@@ -48,7 +48,10 @@ typedef struct spinn_program {
     void (*entry)(void);
 } spinn_program_t;
 
-void *spinn_core_state(void);
+// `const`: within one callback the answer never changes, so the compiler may
+// keep it in a register instead of calling for every S->field (a callback runs
+// for one core from start to end; the next call of the function asks again).
+void *spinn_core_state(void) __attribute__((const));
 void spinn_account(enum spinn_op op, uint count);
 
 #define SPINN_STATE_DECLARE(type) typedef char spinn_state_declared_##type
