@@ -52,7 +52,8 @@ def main() -> None:
     report = {
         "workload": args.workload, "cores": sm.mapping.cores, "samples": len(x),
         "host_seconds": round(wall, 4), "deliveries": deliveries, "events": events,
-        "deliveries_per_host_second": round(deliveries / wall), "events_per_host_second": round(events / wall),
+        "deliveries_per_host_second": round(deliveries / wall),
+        "events_per_host_second": round(events / wall),
         "samples_per_host_second": round(len(x) / wall, 1),
         "modeled_device_seconds": out.modeled_seconds,
         "note": "forward pass only, one sample in flight; host time includes building the machine per run",

@@ -182,3 +182,21 @@ def test_bad_input_is_refused():
         m.add_core(chip, 1, "test_echo", [b"", keys_region([])])  # core taken
     with pytest.raises(ValueError):
         m.add_route(chip, 0, 0, 1 << 30)  # no core 24
+
+
+def test_callbacks_run_in_the_api_priority_order():
+    chips, links = line_of_chips(1)
+    tables = {(0, 0): [(0x100, 0xFFFFFF00, (2,), ())]}
+    specs = [CoreSpec((0, 0, 2), "test_priorities", [], label="prio"), sender((0, 0, 1), count=1)]
+    em = EmulatedMachine(chips, links, tables, specs)
+    r = em.run(10**6)
+    n, *log = struct.unpack_from("<17I", em.read_state((0, 0, 2)))
+    # the user event (priority 0, interrupt level) first; then priority 1 in FIFO order, then 2, then 3;
+    # the packet (FIQ) arrives after c_main's work and the first tasks, and preempts the rest
+    order = log[:n]
+    assert order.index(100) == 0
+    queued = [i for i in order if i in (1, 11, 2, 3)]
+    assert queued == [1, 11, 2, 3]
+    # the packet, at FIQ level, does not wait for the queue: it runs before the last queued callbacks
+    assert order.index(1000 + 0x100) < order.index(3)
+    assert r.cores[(0, 0, 2)]["received"] == 1 and r.cores[(0, 0, 2)]["unhandled"] == 0
