@@ -101,3 +101,19 @@ def test_roles_without_a_program_are_refused(tmp_path):
     sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path)
     with pytest.raises(EmulatorError, match="role 'conv' has no core program"):
         predict(sm.plan, sm.toolchain, np.zeros((1, 8, 8, 1), np.float32))
+
+
+def test_samples_overlap_in_the_pipeline_and_too_fast_a_pace_is_caught(small):
+    from spinn_dnn.emulator.predict import tick_us
+
+    _, sm = small
+    assert sm.plan.in_flight >= 2
+    x = np.random.default_rng(2).normal(0, 1, (10, 40)).astype(np.float32)
+    period = tick_us(sm.plan)
+    run = predict(sm.plan, sm.toolchain, x).runs[0]
+    # one sample per period (plus the first tick and the last sample's way through)
+    assert run.cycles < (len(x) + 3) * period * 200
+    # a pace faster than the slowest tile: a tile finds a source more samples ahead than it has
+    # input slots, and the run stops saying so instead of mixing samples up
+    with pytest.raises(EmulatorError, match="ahead"):
+        predict(sm.plan, sm.toolchain, x, period_us=max(1, period // 4))

@@ -3,14 +3,21 @@
 // sends y on its fwd keys; the loss layer's tiles write y to their WORK region
 // for the host instead (predictions).
 //
+// Several samples in flight (params in_flight = S): packets from one source
+// arrive in the order it sent them (one fixed path through FIFO routers), so
+// the n-th packet of an incoming entry belongs to sample n / count.  Sample k
+// fills input slot k % S; when all its inputs are in, a queued callback
+// computes it while the next samples arrive.  A source more than S samples
+// ahead of this tile would overwrite a slot still in use: the tile stops with
+// EXIT_OVERRUN rather than compute garbage (the input tile's pacing prevents it).
+//
 // The sums run over the inputs in index order once a sample's inputs are all
 // in, not in the order packets arrive: the result does not depend on packet
 // timing, so every run (and the ARM build) gives the same bits.
 //
-// Memory: W and b in DTCM (loaded from the WEIGHTS region by DMA at start), one
-// sample's inputs, the outputs.  One sample in flight (the input tile paces
-// samples by its timer); several in flight, the backward pass and the weight
-// update are still to come.
+// Memory: W and b in DTCM (loaded from the WEIGHTS region by DMA at start), S
+// samples' inputs, S outputs.  The backward pass and the weight update are
+// still to come.
 //
 // Output tile WORK region: uint32 n_done; uint32 n_rows; float y[n_done][n_rows].
 #include "activation.h"
@@ -23,43 +30,51 @@
 #define EXIT_BAD_IMAGE 1
 #define EXIT_NO_DTCM 2
 #define EXIT_UNSUPPORTED 3
+#define EXIT_OVERRUN 4
 
 typedef struct {
     tile_regions_t r;
     const key_entry_t *fwd;  // NULL on the loss layer
-    uint n_rows, row_length, fan_in, in_lo;
-    uint expected, received;  // fwd packets per sample, and of this sample so far
+    uint n_rows, row_length, fan_in, in_lo, in_flight;
+    uint expected;     // fwd packets per sample
+    uint *from_entry;  // packets received so far per incoming entry
+    uint *received;    // per slot: packets of its sample so far
+    uint completed;    // samples computed (they complete in order)
     uint ready, samples_done;
     float *w;  // n_rows x row_length, bias last in each row
-    float *x;  // fan_in inputs
-    float *y;  // n_rows outputs
+    float *x;  // in_flight x fan_in inputs
+    float *y;  // in_flight x n_rows outputs (a DMA may still be reading one)
 } dense_state_t;
 
 SPINN_STATE_DECLARE(dense_state_t);
 #define S SPINN_STATE(dense_state_t)
 
-static void forward(uint unused0, uint unused1) {
-    (void) unused0;
-    (void) unused1;
+static void forward(uint slot, uint sample) {
+    if (!S->ready) {  // the weights' DMA is still going: look again after it
+        spin1_schedule_callback(forward, slot, sample, 1);
+        return;
+    }
     const params_t *p = S->r.params;
+    const float *x = &S->x[slot * S->fan_in];
+    float *y = &S->y[slot * S->n_rows];
     for (uint r = 0; r < S->n_rows; r++) {
         const float *row = &S->w[r * S->row_length];
         float acc = 0.0f;
         for (uint j = 0; j < S->fan_in; j++) {
-            acc += row[j] * S->x[j];
+            acc += row[j] * x[j];
         }
-        S->y[r] = acc + row[S->fan_in];
+        y[r] = acc + row[S->fan_in];
     }
     SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->fan_in);
     SPINN_ACCOUNT(SPINN_OP_FADD, S->n_rows);
-    apply_activation(p->activation, S->y, S->n_rows);
+    apply_activation(p->activation, y, S->n_rows);
+    S->completed++;  // slot free again: its inputs are no longer needed
     if (p->is_output) {
         uint32_t *work = S->r.work;
         float *out = (float *) &work[2];
-        spin1_dma_transfer(TAG_RESULT, &out[S->samples_done * S->n_rows], S->y, DMA_WRITE,
-                           S->n_rows * sizeof(float));
+        spin1_dma_transfer(TAG_RESULT, &out[sample * S->n_rows], y, DMA_WRITE, S->n_rows * sizeof(float));
     } else if (S->fwd) {
-        tile_send_paced(S->fwd, S->y, S->n_rows, p->tile_index, p->n_tiles);
+        tile_send_paced(S->fwd, y, S->n_rows, p->tile_index, p->n_tiles);
         S->samples_done++;
     }
 }
@@ -70,11 +85,17 @@ static void on_packet(uint key, uint payload) {
         if (in->partition != PART_FWD || (key & in->mask) != in->key) {
             continue;
         }
-        S->x[in->offset + (key - in->key) - S->in_lo] = bits_float(payload);
-        SPINN_ACCOUNT(SPINN_OP_WORD, 4 * (e + 1));
-        if (++S->received == S->expected) {
-            S->received = 0;
-            spin1_schedule_callback(forward, 0, 0, 1);
+        uint sample = S->from_entry[e]++ / in->count;
+        if (sample >= S->completed + S->in_flight) {
+            spin1_exit(EXIT_OVERRUN);
+            return;
+        }
+        uint slot = sample % S->in_flight;
+        S->x[slot * S->fan_in + in->offset + (key - in->key) - S->in_lo] = bits_float(payload);
+        SPINN_ACCOUNT(SPINN_OP_WORD, 6 * (e + 1));
+        if (++S->received[slot] == S->expected) {
+            S->received[slot] = 0;
+            spin1_schedule_callback(forward, slot, sample, 1);
         }
         return;
     }
@@ -116,12 +137,21 @@ static void dense_main(void) {
             S->expected += S->r.in[e].count;
         }
     }
+    S->in_flight = p->in_flight ? p->in_flight : 1;
     S->w = spin1_malloc(S->n_rows * S->row_length * sizeof(float));
-    S->x = spin1_malloc(S->fan_in * sizeof(float));
-    S->y = spin1_malloc(S->n_rows * sizeof(float));
-    if (!S->w || !S->x || !S->y) {
+    S->x = spin1_malloc(S->in_flight * S->fan_in * sizeof(float));
+    S->y = spin1_malloc(S->in_flight * S->n_rows * sizeof(float));
+    S->from_entry = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint));
+    S->received = spin1_malloc(S->in_flight * sizeof(uint));
+    if (!S->w || !S->x || !S->y || !S->from_entry || !S->received) {
         spin1_exit(EXIT_NO_DTCM);
         return;
+    }
+    for (uint e = 0; e < S->r.n_in; e++) {
+        S->from_entry[e] = 0;
+    }
+    for (uint i = 0; i < S->in_flight; i++) {
+        S->received[i] = 0;
     }
     if (p->is_output) {
         uint32_t *work = S->r.work;

@@ -13,6 +13,8 @@ typedef struct {
     tile_regions_t r;
     const key_entry_t *fwd;
     uint n_atoms, n_samples, next;
+    uint busy;        // a sample is on its way in (DMA) or out (sending)
+    uint late_ticks;  // ticks that found the previous sample still busy: they wait for the next
     float *x;  // one sample, in DTCM
 } input_state_t;
 
@@ -23,6 +25,7 @@ static void send_sample(uint unused0, uint unused1) {
     (void) unused0;
     (void) unused1;
     tile_send_paced(S->fwd, S->x, S->n_atoms, S->r.params->tile_index, S->r.params->n_tiles);
+    S->busy = 0;
 }
 
 static void on_dma(uint id, uint tag) {
@@ -35,10 +38,15 @@ static void on_dma(uint id, uint tag) {
 static void on_tick(uint tick, uint unused) {
     (void) tick;
     (void) unused;
+    if (S->busy) {
+        S->late_ticks++;  // never overwrite the sample being sent
+        return;
+    }
     if (S->next == S->n_samples) {
         spin1_exit(0);
         return;
     }
+    S->busy = 1;
     const uint32_t *work = S->r.work;
     const float *samples = (const float *) &work[2];
     spin1_dma_transfer(TAG_SAMPLE, (void *) &samples[S->next * S->n_atoms], S->x, DMA_READ,

@@ -6,8 +6,9 @@ loss layer's tiles wrote to their WORK regions.  Everything in between (DMA
 of samples into DTCM, packets through the toolchain's tables, W x + b and the
 activations in float32) is the C core programs in c_src/programs/.
 
-Samples go through one at a time (the input tile sends one per timer tick);
-pipelining several in flight comes with training.
+The input tile sends one sample per timer tick; with the plan's `in_flight`
+samples in flight, every layer works on its own sample at the same time (a
+pipeline), so a sample costs the slowest stage's time, not the sum of them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ WORK = regions_mod.REGIONS.index("WORK")
 PROGRAM_OF_ROLE = {"input": "input", "dense": "dense"}
 SEND_GAP_US = 1  # c_src/programs/tile_common.h
 EXIT_CODES = {1: "its memory image is not a spinn_dnn tile of that role", 2: "DTCM is too small",
-              3: "an operation the C programs do not implement yet"}
+              3: "an operation the C programs do not implement yet",
+              4: "a source ran more samples ahead than the tile has input slots (pacing too fast)"}
 
 
 @dataclass
@@ -47,20 +49,40 @@ def _program(tile) -> str:  # noqa: ANN001
                             f"(only {', '.join(PROGRAM_OF_ROLE)})") from None
 
 
-def tick_us(plan) -> int:  # noqa: ANN001
-    """A timer period for the input tile long enough for one sample to cross the network (modeled)."""
+def tick_us(plan, safety: float = 1.1) -> int:  # noqa: ANN001
+    """The input tile's timer period: the modeled time of the slowest stage of the pipeline, plus margin.
+
+    A stage is one tile's work per sample: taking its input packets (an
+    interrupt each), W x and the activation (software float), and sending its outputs paced
+    (SEND_GAP_US per packet times the tiles of its layer).  With several samples
+    in flight, a sample per period keeps every tile within its input slots; a
+    period too short shows as a tile stopping with EXIT_OVERRUN, never as wrong
+    results.
+    """
     mod = _module()
-    us = 0.0
+    cycles_per_us = mod.CLOCK_HZ / 1e6
+    slowest = 0.0
     for v in plan.vertices:
         rows = max(t.n_atoms for t in v.tiles)
         fan_in = max(t.in_hi - t.in_lo for t in v.tiles)
-        compute = rows * fan_in * mod.COST_FMAC / (mod.CLOCK_HZ / 1e6)
-        us += compute + SEND_GAP_US * (len(v.tiles) * rows + len(v.tiles))
-    return int(math.ceil(1.5 * us)) + 100
+        if v.role == "input":
+            fan_in = 0
+        act = {"relu": mod.COST_FADD, "sigmoid": mod.COST_FEXP + mod.COST_FDIV, "tanh": 2 * mod.COST_FEXP,
+               "softmax": mod.COST_FEXP + 3 * mod.COST_FADD + mod.COST_FDIV}.get(
+                   plan.layers[v.layer].activation, 0) if v.role != "input" else 0
+        cycles = rows * fan_in * mod.COST_FMAC + rows * act + fan_in * (mod.ISR_CYCLES + 20)
+        compute = cycles / cycles_per_us
+        send = SEND_GAP_US * len(v.tiles) * rows
+        slowest = max(slowest, compute + send)
+    return int(math.ceil(safety * slowest)) + 20
 
 
-def predict(plan, toolchain, x: np.ndarray, max_cycles: int | None = None) -> PredictResult:  # noqa: ANN001
-    """Predictions of the mapped model for samples `x` (any shape with samples first), float32."""
+def predict(plan, toolchain, x: np.ndarray, max_cycles: int | None = None,  # noqa: ANN001
+            period_us: int | None = None) -> PredictResult:
+    """Predictions of the mapped model for samples `x` (any shape with samples first), float32.
+
+    `period_us`: the input tile's timer period (default `tick_us(plan)`).
+    """
     x = np.ascontiguousarray(np.asarray(x, dtype=np.float32).reshape(len(x), -1))
     inputs = [(t, toolchain.placements[(v.label, t.index)]) for v in plan.vertices for t in v.tiles
               if t.role == "input"]
@@ -71,7 +93,7 @@ def predict(plan, toolchain, x: np.ndarray, max_cycles: int | None = None) -> Pr
     capacity = min(_capacity(toolchain, t, 8, 4 * t.n_atoms) for t, _ in inputs + outputs)
     if capacity < 1:
         raise EmulatorError("the WORK regions cannot hold one sample")
-    period = tick_us(plan)
+    period = period_us or tick_us(plan)
     preds = np.zeros((len(x), n_out), dtype=np.float32)
     runs = []
     for start in range(0, len(x), capacity):
