@@ -60,10 +60,13 @@ def test_small_mlp_on_several_tiles_per_layer_matches_keras(small):
     model, sm = small
     assert max(len(v.tiles) for v in sm.plan.vertices) >= 3  # 24 neurons on tiles of 8
     x = np.random.default_rng(0).normal(0, 1, (20, 40)).astype(np.float32)
-    got = predict(sm.plan, sm.toolchain, x)
+    y = np.arange(20) % 6
+    got = predict(sm.plan, sm.toolchain, x, y)
     want = model.predict(x, verbose=0)
     assert got.predictions.shape == want.shape
     np.testing.assert_allclose(got.predictions, want, rtol=0, atol=1e-5)
+    keras_loss = keras.losses.SparseCategoricalCrossentropy(reduction=None)(y, want)
+    np.testing.assert_allclose(got.losses, np.asarray(keras_loss), rtol=0, atol=1e-5)
     assert all(r.status == "quiescent" and r.dropped == 0 for r in got.runs)
     assert got.modeled_seconds > 0
 
@@ -73,23 +76,28 @@ def test_mnist_mlp1_predict_matches_keras(mlp1):
 
     model, sm = mlp1
     data = workloads.get("mnist_mlp1").load_data()
-    x = data.x_test[:24]
-    got = predict(sm.plan, sm.toolchain, x)
+    x, y = data.x_test[:24], data.y_test[:24]
+    got = predict(sm.plan, sm.toolchain, x, y)
     want = model.predict(x, verbose=0)
     np.testing.assert_allclose(got.predictions, want, rtol=0, atol=1e-5)
     assert (got.predictions.argmax(1) == want.argmax(1)).all()
+    # the loss tile's cross-entropy, against Keras's own loss of the same labels
+    keras_loss = keras.losses.SparseCategoricalCrossentropy(reduction=None)(y, want)
+    np.testing.assert_allclose(got.losses, np.asarray(keras_loss), rtol=0, atol=1e-5)
+    assert len(set(got.losses.tolist())) > 1  # per-sample losses, not one repeated value
     run = got.runs[0]
     assert run.dropped == 0
-    # every pixel reached all 19 hidden tiles, every hidden value the output tile
-    assert run.deliveries == 24 * (784 * 19 + 300)
+    # every pixel reached all 19 hidden tiles, every hidden value and every label the output tile
+    assert run.deliveries == 24 * (784 * 19 + 300 + 1)
 
 
 def test_predict_is_bit_identical_run_after_run(small):
     _, sm = small
     x = np.random.default_rng(5).normal(0, 1, (6, 40)).astype(np.float32)
-    a = predict(sm.plan, sm.toolchain, x)
-    b = predict(sm.plan, sm.toolchain, x)
+    a = predict(sm.plan, sm.toolchain, x, np.arange(6))
+    b = predict(sm.plan, sm.toolchain, x, np.arange(6))
     assert a.predictions.tobytes() == b.predictions.tobytes()
+    assert a.losses.tobytes() == b.losses.tobytes()
     assert [r.cycles for r in a.runs] == [r.cycles for r in b.runs]
 
 
@@ -117,3 +125,11 @@ def test_samples_overlap_in_the_pipeline_and_too_fast_a_pace_is_caught(small):
     # input slots, and the run stops saying so instead of mixing samples up
     with pytest.raises(EmulatorError, match="ahead"):
         predict(sm.plan, sm.toolchain, x, period_us=max(1, period // 4))
+
+
+def test_more_samples_than_sdram_holds_go_in_several_loads(small):
+    model, sm = small
+    x = np.random.default_rng(7).normal(0, 1, (300, 40)).astype(np.float32)
+    got = predict(sm.plan, sm.toolchain, x, np.arange(300) % 6)
+    assert len(got.runs) >= 2  # the input tile's WORK region holds fewer than 300 samples
+    np.testing.assert_allclose(got.predictions, model.predict(x, verbose=0), rtol=0, atol=1e-5)

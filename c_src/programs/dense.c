@@ -19,7 +19,13 @@
 // samples' inputs, S outputs.  The backward pass and the weight update are
 // still to come.
 //
-// Output tile WORK region: uint32 n_done; uint32 n_rows; float y[n_done][n_rows].
+// The loss layer's tile also receives each sample's label (label partition,
+// from input tile 0, payload: the class) and computes the sparse categorical
+// cross-entropy of its softmax output as Keras does: -log(clip(p[label], 1e-7,
+// 1 - 1e-7)).
+//
+// Output tile WORK region: uint32 n_done; uint32 n_rows; uint32 record (n_rows + 1);
+// then per sample: float y[n_rows], float loss.
 #include "activation.h"
 #include "tile_common.h"
 
@@ -32,6 +38,12 @@
 #define EXIT_UNSUPPORTED 3
 #define EXIT_OVERRUN 4
 
+// Labels wait in a ring: one arrives with its sample's pixels, long before the
+// sample reaches the loss layer, and up to (layers x in_flight) samples are
+// between the two.
+#define LABEL_RING 64
+#define LOSS_EPSILON 1e-7f  // keras.config.epsilon(), the clip of the probabilities
+
 typedef struct {
     tile_regions_t r;
     const key_entry_t *fwd;  // NULL on the loss layer
@@ -41,9 +53,11 @@ typedef struct {
     uint *received;    // per slot: packets of its sample so far
     uint completed;    // samples computed (they complete in order)
     uint ready, samples_done;
+    uint has_label, labels_in;  // a label entry comes in; labels received so far
+    uint label[LABEL_RING];
     float *w;  // n_rows x row_length, bias last in each row
     float *x;  // in_flight x fan_in inputs
-    float *y;  // in_flight x n_rows outputs (a DMA may still be reading one)
+    float *y;  // in_flight x (n_rows + 1) outputs and the loss (a DMA may still be reading one)
 } dense_state_t;
 
 SPINN_STATE_DECLARE(dense_state_t);
@@ -54,9 +68,13 @@ static void forward(uint slot, uint sample) {
         spin1_schedule_callback(forward, slot, sample, 1);
         return;
     }
+    if (S->has_label && S->labels_in <= sample) {  // its label has not come yet
+        spin1_schedule_callback(forward, slot, sample, 1);
+        return;
+    }
     const params_t *p = S->r.params;
     const float *x = &S->x[slot * S->fan_in];
-    float *y = &S->y[slot * S->n_rows];
+    float *y = &S->y[slot * (S->n_rows + 1)];
     for (uint r = 0; r < S->n_rows; r++) {
         const float *row = &S->w[r * S->row_length];
         float acc = 0.0f;
@@ -70,9 +88,18 @@ static void forward(uint slot, uint sample) {
     apply_activation(p->activation, y, S->n_rows);
     S->completed++;  // slot free again: its inputs are no longer needed
     if (p->is_output) {
+        y[S->n_rows] = 0.0f;
+        if (S->has_label) {
+            uint label = S->label[sample % LABEL_RING] - p->atom_lo;
+            float prob = label < S->n_rows ? y[label] : 0.0f;
+            prob = prob < LOSS_EPSILON ? LOSS_EPSILON : (prob > 1.0f - LOSS_EPSILON ? 1.0f - LOSS_EPSILON : prob);
+            y[S->n_rows] = -logf(prob);
+            SPINN_ACCOUNT(SPINN_OP_FEXP, 1);
+        }
         uint32_t *work = S->r.work;
-        float *out = (float *) &work[2];
-        spin1_dma_transfer(TAG_RESULT, &out[sample * S->n_rows], y, DMA_WRITE, S->n_rows * sizeof(float));
+        float *out = (float *) &work[3];
+        spin1_dma_transfer(TAG_RESULT, &out[sample * (S->n_rows + 1)], y, DMA_WRITE,
+                           (S->n_rows + 1) * sizeof(float));
     } else if (S->fwd) {
         tile_send_paced(S->fwd, y, S->n_rows, p->tile_index, p->n_tiles);
         S->samples_done++;
@@ -82,7 +109,20 @@ static void forward(uint slot, uint sample) {
 static void on_packet(uint key, uint payload) {
     for (uint e = 0; e < S->r.n_in; e++) {
         const key_entry_t *in = &S->r.in[e];
-        if (in->partition != PART_FWD || (key & in->mask) != in->key) {
+        if ((key & in->mask) != in->key) {
+            continue;
+        }
+        if (in->partition == PART_LABEL) {
+            uint sample = S->from_entry[e]++;
+            if (sample >= S->completed + LABEL_RING) {
+                spin1_exit(EXIT_OVERRUN);
+                return;
+            }
+            S->label[sample % LABEL_RING] = payload;
+            S->labels_in++;
+            return;
+        }
+        if (in->partition != PART_FWD) {
             continue;
         }
         uint sample = S->from_entry[e]++ / in->count;
@@ -135,12 +175,14 @@ static void dense_main(void) {
     for (uint e = 0; e < S->r.n_in; e++) {
         if (S->r.in[e].partition == PART_FWD) {
             S->expected += S->r.in[e].count;
+        } else if (S->r.in[e].partition == PART_LABEL && p->is_output) {
+            S->has_label = 1;
         }
     }
     S->in_flight = p->in_flight ? p->in_flight : 1;
     S->w = spin1_malloc(S->n_rows * S->row_length * sizeof(float));
     S->x = spin1_malloc(S->in_flight * S->fan_in * sizeof(float));
-    S->y = spin1_malloc(S->in_flight * S->n_rows * sizeof(float));
+    S->y = spin1_malloc(S->in_flight * (S->n_rows + 1) * sizeof(float));
     S->from_entry = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint));
     S->received = spin1_malloc(S->in_flight * sizeof(uint));
     if (!S->w || !S->x || !S->y || !S->from_entry || !S->received) {
@@ -157,6 +199,7 @@ static void dense_main(void) {
         uint32_t *work = S->r.work;
         work[0] = 0;
         work[1] = S->n_rows;
+        work[2] = S->n_rows + 1;
     }
     const uint32_t *rows = (const uint32_t *) wh + 2 + S->n_rows;  // after the header and the row ids
     spin1_callback_on(DMA_TRANSFER_DONE, on_dma, 0);

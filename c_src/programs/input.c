@@ -2,9 +2,10 @@
 // network, one sample per timer tick, on its fwd keys (payload: the float's bits).
 //
 // WORK region, as the host stages it (spinn_dnn/emulator/predict.py):
-//   uint32 n_samples; uint32 tick_us; float x[n_samples][atom_hi - atom_lo]
-// Each sample is moved from SDRAM into DTCM by DMA, as on a board, then sent.
-// Forward pass only so far: labels (the label partition) are not sent yet.
+//   uint32 n_samples; uint32 tick_us; float x[n_samples][atom_hi - atom_lo];
+//   and on the tile with the label partition (tile 0): uint32 label[n_samples]
+// Each sample is moved from SDRAM into DTCM by DMA, as on a board, then sent;
+// its label (payload: the class) goes first, to the loss layer.
 #include "tile_common.h"
 
 #define TAG_SAMPLE 1
@@ -12,6 +13,7 @@
 typedef struct {
     tile_regions_t r;
     const key_entry_t *fwd;
+    const key_entry_t *label;  // NULL but on tile 0
     uint n_atoms, n_samples, next;
     uint busy;        // a sample is on its way in (DMA) or out (sending)
     uint late_ticks;  // ticks that found the previous sample still busy: they wait for the next
@@ -21,9 +23,13 @@ typedef struct {
 SPINN_STATE_DECLARE(input_state_t);
 #define S SPINN_STATE(input_state_t)
 
-static void send_sample(uint unused0, uint unused1) {
-    (void) unused0;
-    (void) unused1;
+static void send_sample(uint sample, uint unused) {
+    (void) unused;
+    if (S->label) {
+        const uint32_t *work = S->r.work;
+        const uint32_t *labels = &work[2 + S->n_samples * S->n_atoms];
+        spin1_send_mc_packet(S->label->key, labels[sample], WITH_PAYLOAD);
+    }
     tile_send_paced(S->fwd, S->x, S->n_atoms, S->r.params->tile_index, S->r.params->n_tiles);
     S->busy = 0;
 }
@@ -31,7 +37,7 @@ static void send_sample(uint unused0, uint unused1) {
 static void on_dma(uint id, uint tag) {
     (void) id;
     if (tag == TAG_SAMPLE) {
-        spin1_schedule_callback(send_sample, 0, 0, 1);
+        spin1_schedule_callback(send_sample, S->next - 1, 0, 1);
     }
 }
 
@@ -61,6 +67,7 @@ static void input_main(void) {
     }
     const uint32_t *work = S->r.work;
     S->fwd = tile_out_entry(&S->r, PART_FWD);
+    S->label = tile_out_entry(&S->r, PART_LABEL);
     S->n_atoms = S->r.params->atom_hi - S->r.params->atom_lo;
     S->n_samples = work[0];
     S->x = spin1_malloc(S->n_atoms * sizeof(float));

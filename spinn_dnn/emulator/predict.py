@@ -35,6 +35,7 @@ EXIT_CODES = {1: "its memory image is not a spinn_dnn tile of that role", 2: "DT
 class PredictResult:
     predictions: np.ndarray  # (samples, outputs), float32
     runs: list[RunResult]  # one per batch of samples staged at once
+    losses: np.ndarray | None = None  # per sample, sparse categorical cross-entropy, when labels were given
 
     @property
     def modeled_seconds(self) -> float:
@@ -77,44 +78,54 @@ def tick_us(plan, safety: float = 1.1) -> int:  # noqa: ANN001
     return int(math.ceil(safety * slowest)) + 20
 
 
-def predict(plan, toolchain, x: np.ndarray, max_cycles: int | None = None,  # noqa: ANN001
-            period_us: int | None = None) -> PredictResult:
+def predict(plan, toolchain, x: np.ndarray, y: np.ndarray | None = None,  # noqa: ANN001
+            max_cycles: int | None = None, period_us: int | None = None) -> PredictResult:
     """Predictions of the mapped model for samples `x` (any shape with samples first), float32.
 
+    With labels `y` (class indices), also each sample's loss (sparse categorical
+    cross-entropy of the softmax output, computed by the loss layer's tile).
     `period_us`: the input tile's timer period (default `tick_us(plan)`).
     """
     x = np.ascontiguousarray(np.asarray(x, dtype=np.float32).reshape(len(x), -1))
+    labels = np.zeros(len(x), dtype="<u4") if y is None else np.asarray(y).astype("<u4").reshape(len(x))
     inputs = [(t, toolchain.placements[(v.label, t.index)]) for v in plan.vertices for t in v.tiles
               if t.role == "input"]
     last = len(plan.layers) - 1
     outputs = [(t, toolchain.placements[(v.label, t.index)]) for v in plan.vertices if v.layer == last
                for t in v.tiles]
     n_out = plan.layers[last].n_atoms
-    capacity = min(_capacity(toolchain, t, 8, 4 * t.n_atoms) for t, _ in inputs + outputs)
+    capacity = min([_capacity(toolchain, t, 8, 4 * t.n_atoms + 4 * ("label" in t.keys)) for t, _ in inputs]
+                   + [_capacity(toolchain, t, 12, 4 * (t.n_atoms + 1)) for t, _ in outputs])
     if capacity < 1:
         raise EmulatorError("the WORK regions cannot hold one sample")
     period = period_us or tick_us(plan)
     preds = np.zeros((len(x), n_out), dtype=np.float32)
+    losses = np.zeros(len(x), dtype=np.float32)
     runs = []
     for start in range(0, len(x), capacity):
         chunk = x[start:start + capacity]
         em = EmulatedMachine.from_mapping(plan, toolchain, _program)
         for t, where in inputs:
-            header = struct.pack("<II", len(chunk), period)
-            em.write_region(where, WORK, header + np.ascontiguousarray(chunk[:, t.lo:t.hi]).tobytes())
-        limit = max_cycles or (len(chunk) + 2) * period * (_module().CLOCK_HZ // 10**6)
+            blob = struct.pack("<II", len(chunk), period)
+            blob += np.ascontiguousarray(chunk[:, t.lo:t.hi]).tobytes()
+            if "label" in t.keys:
+                blob += labels[start:start + len(chunk)].tobytes()
+            em.write_region(where, WORK, blob)
+        limit = max_cycles or (len(chunk) + 2 * len(plan.layers)) * period * (_module().CLOCK_HZ // 10**6)
         result = em.run(limit)
         _check_exits(em, result)
         for t, where in outputs:
             blob = em.read_region(where, WORK)
-            n_done, n_rows = struct.unpack_from("<II", blob)
+            n_done, n_rows, record = struct.unpack_from("<III", blob)
             if n_done != len(chunk):
                 raise EmulatorError(f"tile {t.label} at {where} produced {n_done} of {len(chunk)} "
                                     f"predictions (run {result.status} at cycle {result.cycles})")
-            got = np.frombuffer(blob, dtype="<f4", count=n_done * n_rows, offset=8).reshape(n_done, n_rows)
-            preds[start:start + len(chunk), t.lo:t.hi] = got
+            got = np.frombuffer(blob, dtype="<f4", count=n_done * record, offset=12).reshape(n_done, record)
+            preds[start:start + len(chunk), t.lo:t.hi] = got[:, :n_rows]
+            if len(outputs) == 1:
+                losses[start:start + len(chunk)] = got[:, n_rows]
         runs.append(result)
-    return PredictResult(preds, runs)
+    return PredictResult(preds, runs, losses if y is not None and len(outputs) == 1 else None)
 
 
 def _capacity(toolchain, tile, header: int, per_sample: int) -> int:  # noqa: ANN001
