@@ -200,3 +200,15 @@ def test_callbacks_run_in_the_api_priority_order():
     # the packet, at FIQ level, does not wait for the queue: it runs before the last queued callbacks
     assert order.index(1000 + 0x100) < order.index(3)
     assert r.cores[(0, 0, 2)]["received"] == 1 and r.cores[(0, 0, 2)]["unhandled"] == 0
+
+
+def test_a_program_that_refuses_its_image_is_reported_by_tile():
+    chips, links = line_of_chips(1)
+    bad_params = bytes(144)  # magic 0: not a spinn_dnn image
+    spec = CoreSpec((0, 0, 1), "dense", [bad_params, keys_region([]), bytes(8), bytes(16), 64], label="H9[3]")
+    em = EmulatedMachine(chips, links, {}, [spec])
+    expected = r"H9\[3\] at \(0, 0, 1\) stopped with code 1: bad image"
+    with pytest.raises(emulator.EmulatorError, match=expected):
+        em.run(10**6, exit_codes={1: "bad image"})
+    r = EmulatedMachine(chips, links, {}, [spec]).run(10**6)  # without exit_codes: reported, not raised
+    assert r.cores[(0, 0, 1)]["exit_code"] == 1 and r.status == "quiescent"

@@ -133,3 +133,29 @@ def test_more_samples_than_sdram_holds_go_in_several_loads(small):
     got = predict(sm.plan, sm.toolchain, x, np.arange(300) % 6)
     assert len(got.runs) >= 2  # the input tile's WORK region holds fewer than 300 samples
     np.testing.assert_allclose(got.predictions, model.predict(x, verbose=0), rtol=0, atol=1e-5)
+
+
+def test_float32_sums_round_as_the_c_says_bit_for_bit(tmp_path):
+    # relu and identity only (no library expf): the machine's outputs must equal, bit for bit,
+    # a float32 reference that rounds every product and every sum on its own, in input order
+    keras.utils.set_random_seed(11)
+    inputs = keras.Input((40,))
+    h = keras.layers.Dense(24, activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(6)(h))
+    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), max_atoms_per_core=8,
+                              run_dir=tmp_path)
+    x = np.random.default_rng(4).normal(0, 1, (5, 40)).astype(np.float32)
+    got = predict(sm.plan, sm.toolchain, x).predictions
+
+    def dense(v, w, b, relu):
+        out = np.zeros(w.shape[1], np.float32)
+        for r in range(w.shape[1]):
+            acc = np.float32(0)
+            for j in range(w.shape[0]):
+                acc = np.float32(acc + np.float32(w[j, r] * v[j]))
+            out[r] = np.float32(acc + b[r])
+        return np.maximum(out, np.float32(0)) if relu else out
+
+    w1, b1, w2, b2 = model.get_weights()
+    want = np.stack([dense(dense(s, w1, b1, True), w2, b2, False) for s in x])
+    assert got.tobytes() == want.tobytes()

@@ -165,11 +165,14 @@ class EmulatedMachine:
         return cls(toolchain.chips, toolchain.links, tables, cores, rx_queue, stop_on_drop,
                    lambda key: _find_owner(owner, key))
 
-    def run(self, max_cycles: int = 10**9, raise_on_drop: bool = True) -> RunResult:
+    def run(self, max_cycles: int = 10**9, raise_on_drop: bool = True,
+            exit_codes: Mapping[int, str] | None = None) -> RunResult:
         """Run until nothing is left to do, `max_cycles`, or a stop; raise if the run stopped on an error.
 
         A dropped packet (with stop_on_drop, the default) raises PacketDroppedError
-        naming the core and the partition; other faults raise EmulatorError.
+        naming the core and the partition; other faults raise EmulatorError.  With
+        `exit_codes` (code -> meaning), a core that called spin1_exit with a code
+        other than 0 raises EmulatorError naming its tile and the meaning.
         """
         status = {1: "quiescent", 0: "cycle_limit", -1: "stopped"}[self._m.run(int(max_cycles))]
         result = self.result(status)
@@ -178,6 +181,12 @@ class EmulatedMachine:
             if drop is not None:
                 raise self._drop_error(drop, result.error or "")
             raise EmulatorError(f"the emulated machine stopped: {result.error}")
+        if exit_codes is not None:
+            for where, c in result.cores.items():
+                if c["exited"] and c["exit_code"]:
+                    why = exit_codes.get(c["exit_code"], "no meaning recorded for this code")
+                    raise EmulatorError(f"{self.labels[where]} at {where} stopped with code "
+                                        f"{c['exit_code']}: {why}")
         return result
 
     def _drop_error(self, drop: tuple[int, int, int], detail: str) -> PacketDroppedError:

@@ -112,8 +112,7 @@ def predict(plan, toolchain, x: np.ndarray, y: np.ndarray | None = None,  # noqa
                 blob += labels[start:start + len(chunk)].tobytes()
             em.write_region(where, WORK, blob)
         limit = max_cycles or (len(chunk) + 2 * len(plan.layers)) * period * (_module().CLOCK_HZ // 10**6)
-        result = em.run(limit)
-        _check_exits(em, result)
+        result = em.run(limit, exit_codes=EXIT_CODES)
         for t, where in outputs:
             blob = em.read_region(where, WORK)
             n_done, n_rows, record = struct.unpack_from("<III", blob)
@@ -131,10 +130,3 @@ def predict(plan, toolchain, x: np.ndarray, y: np.ndarray | None = None,  # noqa
 def _capacity(toolchain, tile, header: int, per_sample: int) -> int:  # noqa: ANN001
     size = toolchain.region_sizes[(tile.vertex, tile.index)].get(WORK, 0)
     return (size - header) // per_sample
-
-
-def _check_exits(em: EmulatedMachine, result: RunResult) -> None:
-    for where, c in result.cores.items():
-        if c["exited"] and c["exit_code"]:
-            why = EXIT_CODES.get(c["exit_code"], "unknown")
-            raise EmulatorError(f"{em.labels[where]} at {where} stopped with code {c['exit_code']}: {why}")
