@@ -212,3 +212,22 @@ def test_a_program_that_refuses_its_image_is_reported_by_tile():
         em.run(10**6, exit_codes={1: "bad image"})
     r = EmulatedMachine(chips, links, {}, [spec]).run(10**6)  # without exit_codes: reported, not raised
     assert r.cores[(0, 0, 1)]["exit_code"] == 1 and r.status == "quiescent"
+
+
+def test_a_link_too_busy_for_too_long_drops_at_the_router():
+    # 16 cores each send one 72-bit packet a microsecond over one link: the link carries one per
+    # 58 cycles, they arrive at 16 per 200 cycles; the queue for the link grows until the router
+    # gives up on a packet (back-pressure), as on the hardware
+    chips, links = line_of_chips(2)
+    tables = {(0, 0): [(0x0, 0xFFFF0000, (), (E,))], (1, 0): [(0x0, 0xFFFF0000, (1,), ())]}
+    senders = [sender((0, 0, p), key=0x100 * p, count=50) for p in range(1, 17)]
+    specs = senders + [listener((1, 0, 1))]
+    r = EmulatedMachine(chips, links, tables, specs, rx_queue=100_000, stop_on_drop=False).run(10**8)
+    busy = r.routers[(0, 0)]["dropped_link_busy"]
+    assert busy > 0 and sum(r.router_drops.values()) == busy
+    assert r.cores[(1, 0, 1)]["received"] + busy == 16 * 50
+    with pytest.raises(PacketDroppedError, match="router"):
+        EmulatedMachine(chips, links, tables, specs, rx_queue=100_000).run(10**8)
+    # one sender alone fits the link: nothing dropped, and each packet paid the link's time
+    r = EmulatedMachine(chips, links, tables, [senders[0], listener((1, 0, 1))]).run(10**8)
+    assert r.dropped == 0 and r.cores[(1, 0, 1)]["received"] == 50

@@ -112,12 +112,3 @@ def test_input_overflow_is_counted_when_the_run_goes_on(mlp1):
     assert all(rows[k] in ((1, 0), (0, 1)) for k in range(key, key + n))
     assert all(sum(v) == 1 for v in rows.values())
     assert r.dropped == c["dropped_task_queue"]
-
-
-def test_default_input_queue_drops_a_burst_into_the_output_core(mlp1):
-    # 19 hidden tiles answer at once into one output core: with the default input
-    # queue the output core cannot take them all (the thesis's failure mode),
-    # and the run stops with the output core and a hidden tile's partition named.
-    with pytest.raises(PacketDroppedError) as info:
-        _echo(mlp1).run(10**9)
-    assert "output[0]" in info.value.core and info.value.partition.startswith("H1[")

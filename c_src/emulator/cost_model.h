@@ -37,7 +37,14 @@
 
 // --- router and links (ASSUMED, to calibrate) --------------------------------
 #define EMU_ROUTER_CYCLES 40u            // router pipeline, packet in to packet out (~0.2 us)
-#define EMU_LINK_CYCLES 60u              // chip-to-chip link, per hop (~0.3 us)
+#define EMU_LINK_CYCLES 60u              // chip-to-chip link propagation, per hop (~0.3 us)
+// A link sends one packet at a time: 40 bits (72 with a payload) at ~250 Mbit/s.
+#define EMU_LINK_PACKET_CYCLES 32u       // 40-bit packet on a link (0.16 us)
+#define EMU_LINK_PACKET_PL_CYCLES 58u    // 72-bit packet (0.29 us)
+// A packet whose link stays busy longer than this is dropped by the router
+// (the hardware waits, tries emergency routing, then drops; emergency routing
+// is not modelled).
+#define EMU_ROUTER_DROP_WAIT_CYCLES 1024u
 
 // --- core-side costs (ASSUMED, to calibrate with the ARM build) --------------
 #define EMU_ISR_CYCLES 30u               // entering and leaving a packet or timer interrupt

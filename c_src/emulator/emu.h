@@ -97,12 +97,13 @@ typedef struct {
 } emu_route_t;
 
 typedef struct {
-    uint64_t routed, default_routed, dropped_no_route, dropped_no_link, dropped_no_core;
+    uint64_t routed, default_routed, dropped_no_route, dropped_no_link, dropped_no_core, dropped_link_busy;
 } emu_router_counters_t;
 
 typedef struct {
     uint x, y;
     int neighbour[EMU_LINKS];  // chip index on each link, -1 if none
+    uint64_t link_free[EMU_LINKS];  // when each outgoing link has sent its last packet
     emu_route_t *table;
     uint n_routes, cap_routes;
     int core_of[EMU_CORES_PER_CHIP];  // core index by virtual core number, -1 if none

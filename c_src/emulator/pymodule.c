@@ -269,6 +269,7 @@ static PyObject *Machine_router_counters(MachineObject *self, PyObject *args) {
     PUT(d, "dropped_no_route", c->dropped_no_route);
     PUT(d, "dropped_no_link", c->dropped_no_link);
     PUT(d, "dropped_no_core", c->dropped_no_core);
+    PUT(d, "dropped_link_busy", c->dropped_link_busy);
     PUT(d, "sdram_used", self->m->chips[chip].sdram_used);
     return d;
 }

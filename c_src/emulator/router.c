@@ -5,10 +5,12 @@
 // 6 + virtual core number).  A packet no entry matches continues straight
 // through on the link it travelled along (default routing) if it came from a
 // neighbour, and is dropped if a core on this chip sent it.  Each copy sent on
-// a link reaches the neighbour's router after the link's latency; each copy
-// for a core reaches the core's input after the router's.  Drops are counted
-// per chip and per key.  (Contention for links is not modelled yet: every
-// packet gets the fixed latencies of cost_model.h.)
+// a link waits for the link to be free (one packet at a time, its length in
+// bits decides how long), then reaches the neighbour's router after the
+// link's latency; a packet that would wait longer than the router's drop time
+// is dropped (back-pressure: the thesis's failure mode).  Each copy for a core
+// reaches the core's input after the router's latency; the core's input queue
+// decides whether it is taken.  Drops are counted per chip and per key.
 #include "emu.h"
 
 static void router_drop(emu_machine_t *m, emu_chip_t *chip, uint key, uint64_t *counter) {
@@ -61,8 +63,15 @@ void emu_router_receive(emu_machine_t *m, uint chip_index, uint key, uint data, 
             router_drop(m, chip, key, &chip->c.dropped_no_link);
             continue;
         }
-        emu_eq_push(&m->events, m->now + EMU_ROUTER_CYCLES + EMU_LINK_CYCLES, EV_ROUTER, (uint) next, key,
-                    data, has_payload | ((link + 1) << 8));
+        uint64_t ready = m->now + EMU_ROUTER_CYCLES;
+        uint64_t start = chip->link_free[link] > ready ? chip->link_free[link] : ready;
+        if (start - ready > EMU_ROUTER_DROP_WAIT_CYCLES) {
+            router_drop(m, chip, key, &chip->c.dropped_link_busy);
+            continue;
+        }
+        chip->link_free[link] = start + (has_payload ? EMU_LINK_PACKET_PL_CYCLES : EMU_LINK_PACKET_CYCLES);
+        emu_eq_push(&m->events, chip->link_free[link] + EMU_LINK_CYCLES, EV_ROUTER, (uint) next, key, data,
+                    has_payload | ((link + 1) << 8));
     }
     // the copies for this chip's cores all leave the router together: one
     // event carries the set of cores (a heap operation per packet, not per core)
