@@ -56,7 +56,8 @@ def main() -> None:
         "events_per_host_second": round(events / wall),
         "samples_per_host_second": round(len(x) / wall, 1),
         "modeled_device_seconds": out.modeled_seconds,
-        "note": "forward pass only, one sample in flight; host time includes building the machine per run",
+        "note": "forward pass and loss only (no training yet), the plan's samples in flight; host time "
+                "includes building the machine for each SDRAM load of samples",
     }
     print(json.dumps(report, indent=2))
 
