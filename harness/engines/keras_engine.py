@@ -130,10 +130,24 @@ class KerasSession:
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, on_samples: Any) -> None:
         counter = _SampleCounter.make(self._keras, len(x), self.batch_size, on_samples)
+        x_dev, y_dev = self._on_device(x, y)
         self.model.fit(
-            x, y, batch_size=self.batch_size, epochs=1, shuffle=True, verbose=0,
+            x_dev, y_dev, batch_size=self.batch_size, epochs=1, shuffle=True, verbose=0,
             callbacks=[counter],
         )
+
+    def _on_device(self, x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+        """Backend tensors of (x, y), converted once while the same arrays come back each epoch.
+
+        One `fit` call per epoch would otherwise copy the whole training set into
+        the backend every epoch, a cost a single multi-epoch `fit` pays once.
+        """
+        cached = getattr(self, "_device_cache", None)
+        if cached is None or cached[0] is not x or cached[1] is not y:
+            ops = self._keras.ops
+            cached = (x, y, ops.convert_to_tensor(x), ops.convert_to_tensor(y))
+            self._device_cache = cached
+        return cached[2], cached[3]
 
     def train_stream(self, batches: Iterator[tuple[np.ndarray, np.ndarray]], steps: int,
                      on_samples: Any) -> None:
