@@ -13,14 +13,9 @@ import threading
 
 import pytest
 
-emulator = pytest.importorskip("spinn_dnn.emulator")
-from spinn_dnn.emulator import CoreSpec, EmulatedMachine, PacketDroppedError  # noqa: E402
-from spinn_dnn.emulator.machine import route_word  # noqa: E402
-
-try:
-    from spinn_dnn import _emulator
-except ImportError:  # pragma: no cover
-    pytest.skip("the C emulator is not built (pip install -e .)", allow_module_level=True)
+from spinn_dnn import _emulator, emulator  # built by pip install; missing means a broken install
+from spinn_dnn.emulator import CoreSpec, EmulatedMachine, PacketDroppedError
+from spinn_dnn.emulator.machine import route_word
 
 E, NE, N, W, SW, S = range(6)
 PART_FWD = 0

@@ -12,18 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("keras")
-pytest.importorskip("spinnaker_graph_front_end")
-emulator = pytest.importorskip("spinn_dnn.emulator")
-
-import spinn_dnn  # noqa: E402
-from spinn_dnn import keywalk  # noqa: E402
-from spinn_dnn.emulator import EmulatedMachine, PacketDroppedError  # noqa: E402
-
-try:
-    from spinn_dnn import _emulator  # noqa: F401
-except ImportError:  # pragma: no cover
-    pytest.skip("the C emulator is not built (pip install -e .)", allow_module_level=True)
+import spinn_dnn
+from spinn_dnn import (
+    _emulator,  # noqa: F401 - built by pip install; missing means a broken install
+    keywalk,
+)
+from spinn_dnn.emulator import EmulatedMachine, PacketDroppedError
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,12 @@ predictions; they must equal Keras's own predict within 1e-5 (absolute).
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-pytest.importorskip("spinnaker_graph_front_end")
-pytest.importorskip("spinn_dnn.emulator")
-
-import spinn_dnn  # noqa: E402
-from spinn_dnn.emulator import EmulatorError  # noqa: E402
+import spinn_dnn
+from spinn_dnn.emulator import EmulatorError
 from spinn_dnn.emulator.predict import predict  # noqa: E402
 
 try:
