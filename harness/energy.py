@@ -52,7 +52,8 @@ class RaplMeter:
 
     name = "rapl"
 
-    def __init__(self, root: Path = POWERCAP) -> None:
+    def __init__(self, root: Path | None = None) -> None:
+        root = POWERCAP if root is None else root
         self.domains = sorted(
             d for d in root.glob("intel-rapl:*") if d.name.count(":") == 1
         ) if root.is_dir() else []

@@ -78,14 +78,13 @@ def test_rapl_reads_package_domains_and_undoes_wraparound(tmp_path):
 
 def test_auto_meter_falls_back_to_none_and_says_why(monkeypatch, tmp_path):
     monkeypatch.setattr("harness.energy.POWERCAP", tmp_path / "absent")
-    monkeypatch.setattr(RaplMeter.__init__, "__defaults__", (tmp_path / "absent",))
     meter = open_meter("auto", "cpu")
     reading = meter.stop()
     assert reading.joules is None and reading.kind == "none" and "rapl" in reading.source
 
 
 def test_explicit_unreadable_meter_is_an_input_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(RaplMeter.__init__, "__defaults__", (tmp_path / "absent",))
+    monkeypatch.setattr("harness.energy.POWERCAP", tmp_path / "absent")
     with pytest.raises(UserInputError, match="energy.meter: 'rapl'"):
         open_meter("rapl", "cpu")
 
