@@ -27,7 +27,7 @@ DTCM_FIXED = 6 * 1024
 ITCM_CODE_ESTIMATE = 16 * 1024
 KEY_ENTRY_BYTES = 16  # (key, mask, atom offset, count) per incoming source tile or outgoing partition
 KEY_TABLE_RESERVE = 64  # entries reserved at tiling time for sources not known yet (bwd, label)
-SAMPLES_PER_LOAD = 128  # samples an input tile holds in SDRAM between two host writes
+SAMPLES_PER_LOAD = 1024  # samples an input tile holds in SDRAM between two host writes
 DTCM_BUDGET = DTCM_BYTES - DTCM_FIXED
 
 
@@ -39,19 +39,28 @@ def fixed(n_key_entries: int) -> list[MemoryItem]:
     ]
 
 
-def dense(n: int, m: int, s: int) -> list[MemoryItem]:
-    """A tile of n neurons with m inputs each (plus bias), s samples in flight."""
+def dense(n: int, m: int, s: int, is_output: bool = False) -> list[MemoryItem]:
+    """A tile of n neurons with m inputs each (plus bias), s samples in flight: what dense.c allocates.
+
+    The gradient sums sit in DTCM beside W because every sample's backward pass
+    adds to all of them; the momentum is touched once per batch, so it lives in
+    SDRAM.  The error buffers are counted for one sending tile (the exact
+    number of senders is known only once the routes are).
+    """
     w = n * (m + 1) * F32
-    return [
-        MemoryItem("weights+bias", "dtcm", w, "column k of W is used for every input packet x_k"),
-        MemoryItem("forward sums", "dtcm", n * s * F32, "z_j of each sample in flight"),
-        MemoryItem("error sums", "dtcm", n * s * F32, "dE/dy_j accumulated from the next layer"),
-        MemoryItem("deltas", "dtcm", n * F32, "dE/dz_j of the sample being back-propagated"),
+    items = [
+        MemoryItem("weights+bias", "dtcm", w, "W x for every sample, W^T dz for every error"),
+        MemoryItem("gradient sums", "dtcm", w, "sum over the batch of dz x^T, every sample"),
+        MemoryItem("inputs kept", "dtcm", m * s * F32, "x of each sample in flight, until its backward pass"),
+        MemoryItem("outputs kept", "dtcm", (n + 1) * s * F32, "y (and the loss) per sample, for f'"),
+        MemoryItem("error buffers", "dtcm", n * s * F32, "dE/dy from each sending tile, per sample"),
+        MemoryItem("dz and dx", "dtcm", (n + m) * F32, "the sample being back-propagated"),
         MemoryItem("momentum", "sdram", w, "SGD momentum, used once per batch"),
-        MemoryItem("gradient accumulator", "sdram", w, "sum over the batch of delta x^T"),
-        MemoryItem("inputs kept", "sdram", m * s * F32, "x of each sample in flight, for delta x^T"),
-        MemoryItem("pre-activations kept", "sdram", n * s * F32, "z of each sample in flight, for f'(z)"),
     ]
+    if is_output:
+        items.append(MemoryItem("results", "sdram", 12 + SAMPLES_PER_LOAD * (n + 1) * F32,
+                                f"y and the loss of the last {SAMPLES_PER_LOAD} samples, for the host"))
+    return items
 
 
 def conv(n: int, channels: int, fan_in: int, span: int, s: int) -> list[MemoryItem]:
@@ -108,7 +117,7 @@ def accumulator(rows: int, n_blocks: int, s: int) -> list[MemoryItem]:
 def input_tile(n: int, with_labels: bool) -> list[MemoryItem]:
     items = [
         MemoryItem("sample being sent", "dtcm", n * F32, "one sample's values, sent as packets"),
-        MemoryItem("sample buffer", "sdram", SAMPLES_PER_LOAD * n * F32,
+        MemoryItem("sample buffer", "sdram", 16 + SAMPLES_PER_LOAD * n * F32,
                    f"{SAMPLES_PER_LOAD} samples written by the host between loads"),
     ]
     if with_labels:

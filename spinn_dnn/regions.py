@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spinn_dnn import memory
 from spinn_dnn.layers import ACTIVATIONS, Layer
 from spinn_dnn.plan import PARTITIONS, Plan, Tile, VertexPlan
 
@@ -27,6 +28,10 @@ MAGIC = 0x5D1A0001  # "spinn_dnn" image, layout version 1
 REGIONS = ("PARAMS", "KEYS", "WEIGHTS", "OPTIMIZER", "WORK")
 ROLES = ("input", "dense", "conv", "pool", "block", "acc")
 POOL_KINDS = ("none", "max", "average")
+# what the loss layer differentiates: sparse categorical cross-entropy of a softmax output
+# (categorical cross-entropy with one-hot targets maps onto it) or mean squared error against
+# the one-hot class vector
+LOSSES = ("sce", "mse")
 
 PARAM_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("magic", "u32", "MAGIC"),
@@ -82,7 +87,9 @@ OPTIMIZER_FIELDS = (
     ("learning_rate", "f32", "set per epoch by the host"),
     ("momentum", "f32", ""),
     ("nesterov", "u32", ""),
-    ("batch_size", "u32", "samples per weight update"),
+    ("batch_size", "u32", "samples per weight update; 0: inference only (no backward pass)"),
+    ("epoch_samples", "u32", "samples per epoch: the last batch of an epoch may be short"),
+    ("loss", "u32", "LOSS_*: what the loss layer differentiates"),
 )
 
 
@@ -108,6 +115,7 @@ def params(plan: Plan, vertex: VertexPlan, tile: Tile, work_bytes: int) -> np.nd
     n_cols = max((t.col_block for t in vertex.tiles), default=0) + 1 if vertex.role == "block" else 0
     if vertex.role == "acc":
         n_cols = max(t.col_block for t in plan.vertex(f"{layer.name}/blocks").tiles) + 1
+    is_output = layer.index == len(plan.layers) - 1 and tile.role != "block"
     values = {
         "magic": MAGIC, "role": ROLES.index(tile.role), "layer_index": layer.index,
         "n_layers": len(plan.layers), "tile_index": tile.index, "n_tiles": len(vertex.tiles),
@@ -121,8 +129,9 @@ def params(plan: Plan, vertex: VertexPlan, tile: Tile, work_bytes: int) -> np.nd
         "pool": POOL_KINDS.index(_pool_kind(layer)), "activation": ACTIVATIONS.index(layer.activation),
         "use_bias": int(layer.use_bias), "dropout": layer.dropout, "in_flight": plan.in_flight,
         "row_block": tile.row_block, "col_block": tile.col_block, "n_col_blocks": n_cols,
-        "is_output": int(layer.index == len(plan.layers) - 1 and tile.role != "block"),
-        "samples_per_load": 128 if tile.role == "input" else 0, "work_bytes": work_bytes,
+        "is_output": int(is_output),
+        "samples_per_load": memory.SAMPLES_PER_LOAD if tile.role == "input" or is_output else 0,
+        "work_bytes": work_bytes,
     }
     return _struct(PARAM_FIELDS, values)
 
@@ -258,9 +267,10 @@ def c_header() -> str:
         "",
     ]
     for prefix, names in (("REGION", REGIONS), ("ROLE", ROLES), ("PART", PARTITIONS),
-                          ("ACT", ACTIVATIONS), ("POOL", POOL_KINDS)):
+                          ("ACT", ACTIVATIONS), ("POOL", POOL_KINDS), ("LOSS", LOSSES)):
         lines += [f"#define {prefix}_{n.upper()} {i}" for i, n in enumerate(names)]
-        lines.append(f"#define N_{prefix}S {len(names)}" if not prefix.endswith("S") else "")
+        plural = "LOSSES" if prefix == "LOSS" else f"{prefix}S"
+        lines.append(f"#define N_{plural} {len(names)}")
         lines.append("")
     lines += _c_struct("params_t", PARAM_FIELDS) + [""]
     lines += ["// KEYS region: uint32_t n_out; key_entry_t out[n_out]; uint32_t n_in; key_entry_t in[n_in];"]

@@ -61,7 +61,8 @@ def _sources_hit(mask: np.ndarray, sources: list[Tile]) -> list[Tile]:
     return [s for s in sources if mask[s.lo:s.hi].any()]
 
 
-def _layer_tiles(layer: Layer, label: str, p: int, s: int, prev_out: list[Tile]) -> list[Tile]:
+def _layer_tiles(layer: Layer, label: str, p: int, s: int, prev_out: list[Tile],
+                 n_layers: int) -> list[Tile]:
     """Tiles of p atoms for a non-split layer, with their memory (key table estimated)."""
     tiles = []
     for i, lo in enumerate(range(0, layer.n_atoms, p)):
@@ -76,7 +77,7 @@ def _layer_tiles(layer: Layer, label: str, p: int, s: int, prev_out: list[Tile])
             n_src = len(_sources_hit(mask, prev_out))
             span = tile.in_hi - tile.in_lo
             if layer.kind == "dense":
-                tile.memory = memory.dense(hi - lo, layer.n_inputs, s)
+                tile.memory = memory.dense(hi - lo, layer.n_inputs, s, layer.index == n_layers - 1)
             else:
                 tile.channels = sorted(set((np.arange(lo, hi) % layer.out_shape[2]).tolist()))
                 if layer.kind == "conv":
@@ -169,7 +170,7 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
             candidates = [top >> k for k in range(top.bit_length())]
         chosen = None
         for p in candidates:
-            tiles = _layer_tiles(layer, label, p, in_flight, prev_out)
+            tiles = _layer_tiles(layer, label, p, in_flight, prev_out, len(layers))
             if _fits(tiles):
                 chosen = VertexPlan(label, layer.index, _role(layer), layer.n_atoms, p, tiles)
                 break

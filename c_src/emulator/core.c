@@ -256,3 +256,12 @@ void emu_core_free(emu_core_t *core) {
     emu_ks_free(&core->keys);
     free(core);
 }
+
+int emu_host_signal(emu_machine_t *m, emu_core_t *core, uint64_t at, uint arg0, uint arg1) {
+    if (core->exited || core->user_events_pending == EMU_USER_EVENT_QUEUE_SIZE) {
+        return 0;
+    }
+    core->user_events_pending++;
+    emu_eq_push(&m->events, at, EV_USER, core->id, arg0, arg1, 0);
+    return 1;
+}

@@ -63,5 +63,15 @@
 #define EMU_COST_FDIV 120u
 #define EMU_COST_FEXP 1200u
 #define EMU_COST_WORD 1u
+// ASSUMED: a core's own (non-DMA) read or write of one word in SDRAM, through
+// the chip's network-on-chip: tens of cycles of latency per access.
+#define EMU_COST_SDRAM_WORD 24u
+
+// --- host I/O (ASSUMED, to calibrate) -----------------------------------------
+// Bytes per second the host writes into (or reads from) a board's SDRAM: what
+// staging samples and reading results costs between two runs.  The toolchain's
+// fast data-in over Ethernet is of this order (tens of MB/s at best; 10 MB/s
+// is taken here).
+#define EMU_HOST_BYTES_PER_S 10000000u
 
 #endif  // SPINN_EMU_COST_MODEL_H

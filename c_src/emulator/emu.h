@@ -86,7 +86,7 @@ typedef struct emu_core {
     uint64_t timer_phase;
     uint timer_generation;
     uint ticks;
-    int started, exited;
+    int started, exited, paused;
     uint exit_code;
     emu_core_counters_t c;
     emu_keystats_t keys;  // per key: sent, received, dropped
@@ -165,6 +165,9 @@ void emu_core_timer(emu_machine_t *m, emu_core_t *core, uint generation);
 int emu_core_queue_task(emu_core_t *core, callback_t cb, uint arg0, uint arg1, uint priority);
 void emu_core_wake_at(emu_machine_t *m, emu_core_t *core, uint64_t t);
 void emu_core_free(emu_core_t *core);
+// The host's message to a core (on a board: an SDP packet its program handles): a USER_EVENT
+// callback with arg0, arg1 at machine time `at`.
+int emu_host_signal(emu_machine_t *m, emu_core_t *core, uint64_t at, uint arg0, uint arg1);
 
 // dma.c
 uint emu_dma_request(emu_core_t *core, uint tag, void *system_address, void *tcm_address,

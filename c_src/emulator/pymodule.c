@@ -319,6 +319,28 @@ done:
     return result;
 }
 
+// The host's message to a core at a machine time (cycles): a USER_EVENT callback on
+// that core (on a board, an SDP packet its program handles).  For restarting a
+// paused program after the host staged new data.
+static PyObject *Machine_host_signal(MachineObject *self, PyObject *args) {
+    unsigned int id, arg0, arg1;
+    unsigned long long at;
+    if (!ready(self) || !PyArg_ParseTuple(args, "IKII", &id, &at, &arg0, &arg1)) {
+        return NULL;
+    }
+    if (id >= self->m->n_cores) {
+        return PyErr_Format(PyExc_IndexError, "no core %u", id);
+    }
+    if (at < self->m->now) {
+        return PyErr_Format(PyExc_ValueError, "cycle %llu is in the past (the clock is at %llu)", at,
+                            (unsigned long long) self->m->now);
+    }
+    if (!emu_host_signal(self->m, self->m->cores[id], (uint64_t) at, arg0, arg1)) {
+        return PyErr_Format(PyExc_RuntimeError, "core %u has exited or has too many user events pending", id);
+    }
+    Py_RETURN_NONE;
+}
+
 // The program's state struct (SPINN_STATE) of a core, as bytes: for tests and debugging
 static PyObject *Machine_read_state(MachineObject *self, PyObject *args) {
     emu_core_t *c;
@@ -387,6 +409,8 @@ static PyMethodDef Machine_methods[] = {
      "read_region(core, region) -> bytes as the core's SDRAM holds it now"},
     {"write_region", (PyCFunction) Machine_write_region, METH_VARARGS,
      "write_region(core, region, offset, data): stage bytes in a core's region before a run"},
+    {"host_signal", (PyCFunction) Machine_host_signal, METH_VARARGS,
+     "host_signal(core, at_cycle, arg0, arg1): a USER_EVENT on the core, as the host's message"},
     {"read_state", (PyCFunction) Machine_read_state, METH_VARARGS,
      "read_state(core) -> bytes of the program's state struct in the core's DTCM"},
     {NULL, NULL, 0, NULL},
@@ -455,7 +479,10 @@ PyMODINIT_FUNC PyInit__emulator(void) {
             PyModule_AddIntConstant(mod, "COST_FADD", EMU_COST_FADD) < 0 ||
             PyModule_AddIntConstant(mod, "COST_FDIV", EMU_COST_FDIV) < 0 ||
             PyModule_AddIntConstant(mod, "COST_FEXP", EMU_COST_FEXP) < 0 ||
-            PyModule_AddIntConstant(mod, "ISR_CYCLES", EMU_ISR_CYCLES) < 0) {
+            PyModule_AddIntConstant(mod, "ISR_CYCLES", EMU_ISR_CYCLES) < 0 ||
+            PyModule_AddIntConstant(mod, "COST_FMUL", EMU_COST_FMUL) < 0 ||
+            PyModule_AddIntConstant(mod, "COST_SDRAM_WORD", EMU_COST_SDRAM_WORD) < 0 ||
+            PyModule_AddIntConstant(mod, "HOST_BYTES_PER_S", EMU_HOST_BYTES_PER_S) < 0) {
         Py_DECREF(&MachineType);
         Py_DECREF(mod);
         return NULL;

@@ -36,6 +36,7 @@ void spinn_account(enum spinn_op op, uint count) {
     static const uint cost[SPINN_N_OPS] = {
         [SPINN_OP_FMAC] = EMU_COST_FMAC, [SPINN_OP_FADD] = EMU_COST_FADD, [SPINN_OP_FMUL] = EMU_COST_FMUL,
         [SPINN_OP_FDIV] = EMU_COST_FDIV, [SPINN_OP_FEXP] = EMU_COST_FEXP, [SPINN_OP_WORD] = EMU_COST_WORD,
+        [SPINN_OP_SDRAM_WORD] = EMU_COST_SDRAM_WORD,
     };
     if ((uint) op < SPINN_N_OPS) {
         emu_charge(me(), (uint64_t) cost[op] * count);
@@ -72,6 +73,28 @@ void spin1_set_timer_tick_and_phase(uint time, uint phase) {
                     core->timer_generation, 0, 0);
     }
     emu_charge(core, EMU_API_CALL_CYCLES);
+}
+
+void spin1_pause(void) {
+    emu_core_t *core = me();
+    core->paused = 1;
+    core->timer_generation++;  // ticks already queued become stale
+    emu_charge(core, EMU_API_CALL_CYCLES);
+}
+
+void spin1_resume(sync_bool sync) {
+    (void) sync;  // one machine: the cores that resume are in step already
+    emu_core_t *core = me();
+    emu_charge(core, EMU_API_CALL_CYCLES);
+    if (!core->paused) {
+        return;
+    }
+    core->paused = 0;
+    core->timer_generation++;
+    if (core->timer_period) {
+        emu_eq_push(&core->machine->events, core->now + core->timer_period, EV_TIMER, core->id,
+                    core->timer_generation, 0, 0);
+    }
 }
 
 uint spin1_get_simulation_time(void) {

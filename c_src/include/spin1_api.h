@@ -70,6 +70,9 @@ static inline void spin1_set_timer_tick(uint time) {
 }
 uint spin1_get_simulation_time(void);
 void spin1_delay_us(uint n);
+// stop the timer (ticks stop coming) until spin1_resume
+void spin1_pause(void);
+void spin1_resume(sync_bool sync);
 
 // callbacks and tasks
 __attribute__((nonnull)) void spin1_callback_on(uint event_id, callback_t cback, int priority);

@@ -42,6 +42,10 @@
 #define POOL_AVERAGE 2
 #define N_POOLS 3
 
+#define LOSS_SCE 0
+#define LOSS_MSE 1
+#define N_LOSSES 2
+
 typedef struct {
     uint32_t magic;  // MAGIC
     uint32_t role;  // ROLE_*
@@ -101,7 +105,9 @@ typedef struct {
     float    learning_rate;  // set per epoch by the host
     float    momentum;
     uint32_t nesterov;
-    uint32_t batch_size;  // samples per weight update
+    uint32_t batch_size;  // samples per weight update; 0: inference only (no backward pass)
+    uint32_t epoch_samples;  // samples per epoch: the last batch of an epoch may be short
+    uint32_t loss;  // LOSS_*: what the loss layer differentiates
 } optimizer_t;
 
 #endif  // SPINN_DNN_REGIONS_H

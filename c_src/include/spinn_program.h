@@ -37,7 +37,8 @@ enum spinn_op {
     SPINN_OP_FDIV = 3,  // one float32 divide
     SPINN_OP_FEXP = 4,  // one expf (softmax, sigmoid, tanh)
     SPINN_OP_WORD = 5,  // one 32-bit integer load/store/ALU step of bookkeeping
-    SPINN_N_OPS = 6
+    SPINN_OP_SDRAM_WORD = 6,  // one 32-bit word read or written in SDRAM by the core itself (not DMA)
+    SPINN_N_OPS = 7
 };
 
 #ifdef SPINN_HOST

@@ -59,4 +59,33 @@ static inline uint apply_activation(uint activation, float *y, uint n) {
     }
 }
 
+// dz[i] = dz[i] * f'(z_i) in place, from the outputs y = f(z), as TensorFlow's
+// gradients of the activations compute it (ReluGrad, SigmoidGrad: dy * y * (1 - y),
+// TanhGrad: dy * (1 - y * y)).  Softmax is not here: its Jacobian couples the
+// outputs, and the loss layer handles it (dense.c).
+static inline void activation_backward(uint activation, const float *y, float *dz, uint n) {
+    switch (activation) {
+    case ACT_RELU:
+        for (uint i = 0; i < n; i++) {
+            dz[i] = y[i] > 0.0f ? dz[i] : 0.0f;
+        }
+        SPINN_ACCOUNT(SPINN_OP_FADD, n);
+        break;
+    case ACT_SIGMOID:
+        for (uint i = 0; i < n; i++) {
+            dz[i] = dz[i] * y[i] * (1.0f - y[i]);
+        }
+        SPINN_ACCOUNT(SPINN_OP_FMUL, 3 * n);
+        break;
+    case ACT_TANH:
+        for (uint i = 0; i < n; i++) {
+            dz[i] = dz[i] * (1.0f - y[i] * y[i]);
+        }
+        SPINN_ACCOUNT(SPINN_OP_FMUL, 3 * n);
+        break;
+    default:  // identity
+        break;
+    }
+}
+
 #endif  // SPINN_ACTIVATION_H

@@ -1,38 +1,47 @@
-// Dense tile, forward pass: receives its layer's inputs by key (fwd packets,
-// payload: float bits), computes y = act(W x + b) for its rows in float32 and
-// sends y on its fwd keys; the loss layer's tiles write y to their WORK region
-// for the host instead (predictions).
+// Dense tile: forward pass, backward pass and SGD weight update of a block of
+// rows (neurons) of one Dense layer.
 //
-// Several samples in flight (params in_flight = S): packets from one source
-// arrive in the order it sent them (one fixed path through FIFO routers), so
-// the n-th packet of an incoming entry belongs to sample n / count.  Sample k
-// fills input slot k % S; when all its inputs are in, a queued callback
-// computes it while the next samples arrive.  A source more than S samples
-// ahead of this tile would overwrite a slot still in use: the tile stops with
-// EXIT_OVERRUN rather than compute garbage (the input tile's pacing prevents it).
+// Forward: receives its layer's inputs by key (fwd packets, payload: float
+// bits), computes y = act(W x + b) for its rows in float32 and sends y on its
+// fwd keys.  The loss layer's tile instead computes the loss against the
+// sample's label and, when asked, writes y and the loss to its WORK region for
+// the host (predictions).
 //
-// The sums run over the inputs in index order once a sample's inputs are all
-// in, not in the order packets arrive: the result does not depend on packet
-// timing, so every run (and the ARM build) gives the same bits.
+// Backward (training, optimizer batch_size > 0): the loss layer computes
+// dL/dz of its rows; every other tile sums the dL/dy contributions the next
+// layer's tiles send it (bwd packets), one buffer per sending tile, added in a
+// fixed order so the result does not depend on packet timing, and multiplies
+// by the activation's derivative.  A tile whose layer is not the first sends
+// dL/dx = W^T dL/dz back (its bwd keys), then adds dL/dz x^T to its gradient
+// sum.  After the last sample of a batch: V = momentum V - lr G; W += V (Keras
+// SGD; Nesterov: W += momentum V - lr G), G = 0, and W is copied back to the
+// WEIGHTS region in SDRAM by DMA, where the host can read it.
 //
-// Memory: W and b in DTCM (loaded from the WEIGHTS region by DMA at start), S
-// samples' inputs, S outputs.  The backward pass and the weight update are
-// still to come.
+// Samples in flight: packets from one source arrive in the order it sent them
+// (one fixed path through FIFO routers), so the n-th packet of an incoming
+// entry belongs to sample n / count.  Sample k uses slot k % S (S =
+// params.in_flight) from its first input packet until its backward pass is
+// done.  Forward and backward passes run in sample order; a sample of batch
+// b + 1 is not computed before the update of batch b, so the result is the
+// minibatch SGD Keras computes, with samples pipelined through the layers.  A
+// source more than S samples ahead would overwrite a slot in use: the tile
+// stops with EXIT_OVERRUN rather than compute garbage.
 //
-// The loss layer's tile also receives each sample's label (label partition,
-// from input tile 0, payload: the class) and computes the sparse categorical
-// cross-entropy of its softmax output as Keras does: -log(clip(p[label], 1e-7,
-// 1 - 1e-7)).
+// Memory: DTCM holds W and G (n_rows x (fan_in + 1)), the inputs, outputs and
+// error sums of S samples, and dL/dx of one sample; SDRAM (the WORK region)
+// holds the momentum V, used once per batch, and on the loss layer the results.
 //
-// Output tile WORK region: uint32 n_done; uint32 n_rows; uint32 record (n_rows + 1);
-// then per sample: float y[n_rows], float loss.
+// WORK region: float V[n_rows][row_length]; then, on the loss layer's tiles:
+// uint32 n_done; uint32 n_rows; uint32 record (n_rows + 1); per sample: float
+// y[n_rows], float loss.
 #include "activation.h"
 #include "tile_common.h"
 
 #define TAG_WEIGHTS 1
 #define TAG_RESULT 2
+#define TAG_WRITE_BACK 3
 
-// exit codes: why a tile refused to run
+// exit codes: why a tile refused to run (spinn_dnn/emulator/codes.py gives their meaning)
 #define EXIT_BAD_IMAGE 1
 #define EXIT_NO_DTCM 2
 #define EXIT_UNSUPPORTED 3
@@ -47,31 +56,123 @@
 typedef struct {
     tile_regions_t r;
     const key_entry_t *fwd;  // NULL on the loss layer
-    uint n_rows, row_length, fan_in, in_lo, in_flight;
-    uint expected;     // fwd packets per sample
-    uint *from_entry;  // packets received so far per incoming entry
-    uint *received;    // per slot: packets of its sample so far
-    uint completed;    // samples computed (they complete in order)
-    uint ready, samples_done;
+    const key_entry_t *bwd;  // NULL on the first layer (nothing to send errors to)
+    volatile optimizer_t *opt;  // in SDRAM: the host sets the learning rate between epochs
+    uint n_rows, row_length, fan_in, in_lo, in_flight, atom_lo, atom_hi;
+    uint training;
+    uint expected;      // fwd packets per sample
+    uint expected_bwd;  // bwd packets per sample
+    uint n_bwd_in;      // incoming bwd entries
+    uint *from_entry;   // packets received so far per incoming entry
+    uint *bwd_index;    // per incoming entry: its index among the bwd entries
+    uint *received;     // per slot: fwd packets of its sample so far
+    uint *received_bwd; // per slot: bwd packets so far
+    uint fwd_next;      // next sample to compute forward (in order)
+    uint bwd_next;      // next sample to compute backward
+    uint bwd_done;      // samples whose backward pass is done (their slot is free)
+    uint batches_done;  // weight updates applied
+    uint ready;
+    uint n_results;     // results written to WORK (loss layer)
+    uint result_slots;  // samples the WORK region holds results for (a ring)
     uint has_label, labels_in;  // a label entry comes in; labels received so far
     uint label[LABEL_RING];
-    float *w;  // n_rows x row_length, bias last in each row
-    float *x;  // in_flight x fan_in inputs
-    float *y;  // in_flight x (n_rows + 1) outputs and the loss (a DMA may still be reading one)
+    float *w;   // n_rows x row_length, bias last in each row
+    float *g;   // gradient sums, same shape
+    float *v;   // momentum, same shape, in SDRAM
+    float *x;   // in_flight x fan_in inputs
+    float *y;   // in_flight x (n_rows + 1) outputs and the loss (a DMA may still be reading one)
+    float *err; // n_bwd_in x in_flight x n_rows: dL/dy from each sending tile (loss layer: dL/dz)
+    float *dz;  // n_rows: dL/dz of the sample being back-propagated
+    float *dx;  // fan_in: dL/dx to send back
 } dense_state_t;
 
 SPINN_STATE_DECLARE(dense_state_t);
 #define S SPINN_STATE(dense_state_t)
 
+static void pump(uint unused0, uint unused1);
+
+// Samples per epoch and batch size give every sample's batch and that batch's size
+// (the last batch of an epoch may be short, as in Keras).
+static uint batch_of(uint sample) {
+    uint n = S->opt->epoch_samples, b = S->opt->batch_size;
+    if (!n) {
+        return sample / b;
+    }
+    uint per_epoch = (n + b - 1) / b;
+    return (sample / n) * per_epoch + (sample % n) / b;
+}
+
+static uint batch_size_of(uint sample) {
+    uint n = S->opt->epoch_samples, b = S->opt->batch_size;
+    if (!n) {
+        return b;
+    }
+    uint start = ((sample % n) / b) * b;
+    return n - start < b ? n - start : b;
+}
+
+static uint last_of_batch(uint sample) {
+    uint n = S->opt->epoch_samples, b = S->opt->batch_size;
+    uint i = n ? sample % n : sample;
+    return (i + 1) % b == 0 || (n && i + 1 == n);
+}
+
+static float *results(void) {
+    uint32_t *work = S->r.work;
+    return (float *) &work[S->n_rows * S->row_length];
+}
+
+static void write_result(uint slot, uint sample) {
+    uint32_t *header = (uint32_t *) results();
+    float *out = (float *) &header[3];
+    float *y = &S->y[slot * (S->n_rows + 1)];
+    spin1_dma_transfer(TAG_RESULT, &out[(sample % S->result_slots) * (S->n_rows + 1)], y, DMA_WRITE,
+                       (S->n_rows + 1) * sizeof(float));
+}
+
+// The loss of one sample on the loss layer, and (training) dL/dz of its rows into dz.
+static void loss_and_delta(float *y, float *dz, uint sample) {
+    const params_t *p = S->r.params;
+    uint label = S->label[sample % LABEL_RING];
+    uint n_out = p->n_layer_atoms;
+    float scale = S->training ? 1.0f / (float) batch_size_of(sample) : 0.0f;
+    if (S->opt->loss == LOSS_SCE) {
+        // softmax output, one tile: Keras differentiates its logits, dL/dz = (p - onehot) / batch
+        uint at = label - S->atom_lo;
+        float prob = at < S->n_rows ? y[at] : 0.0f;
+        prob = prob < LOSS_EPSILON ? LOSS_EPSILON : (prob > 1.0f - LOSS_EPSILON ? 1.0f - LOSS_EPSILON : prob);
+        y[S->n_rows] = -logf(prob);
+        SPINN_ACCOUNT(SPINN_OP_FEXP, 1);
+        for (uint r = 0; r < S->n_rows; r++) {
+            dz[r] = (y[r] - (r == at ? 1.0f : 0.0f)) * scale;
+        }
+        SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows);
+        return;
+    }
+    // mean squared error against the one-hot class vector: dL/dy = 2 (y - t) / n_out / batch
+    float sum = 0.0f;
+    for (uint r = 0; r < S->n_rows; r++) {
+        float d = y[r] - (S->atom_lo + r == label ? 1.0f : 0.0f);
+        sum += d * d;
+        dz[r] = (2.0f * d / (float) n_out) * scale;
+    }
+    y[S->n_rows] = sum / (float) n_out;
+    SPINN_ACCOUNT(SPINN_OP_FMAC, 4 * S->n_rows);
+    if (p->activation == ACT_SOFTMAX) {  // through the softmax's Jacobian: dz_i = y_i (g_i - sum_j g_j y_j)
+        float dot = 0.0f;
+        for (uint r = 0; r < S->n_rows; r++) {
+            dot += dz[r] * y[r];
+        }
+        for (uint r = 0; r < S->n_rows; r++) {
+            dz[r] = y[r] * (dz[r] - dot);
+        }
+        SPINN_ACCOUNT(SPINN_OP_FMAC, 2 * S->n_rows);
+    } else {
+        activation_backward(p->activation, y, dz, S->n_rows);
+    }
+}
+
 static void forward(uint slot, uint sample) {
-    if (!S->ready) {  // the weights' DMA is still going: look again after it
-        spin1_schedule_callback(forward, slot, sample, 1);
-        return;
-    }
-    if (S->has_label && S->labels_in <= sample) {  // its label has not come yet
-        spin1_schedule_callback(forward, slot, sample, 1);
-        return;
-    }
     const params_t *p = S->r.params;
     const float *x = &S->x[slot * S->fan_in];
     float *y = &S->y[slot * (S->n_rows + 1)];
@@ -86,24 +187,119 @@ static void forward(uint slot, uint sample) {
     SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->fan_in);
     SPINN_ACCOUNT(SPINN_OP_FADD, S->n_rows);
     apply_activation(p->activation, y, S->n_rows);
-    S->completed++;  // slot free again: its inputs are no longer needed
     if (p->is_output) {
         y[S->n_rows] = 0.0f;
         if (S->has_label) {
-            uint label = S->label[sample % LABEL_RING] - p->atom_lo;
-            float prob = label < S->n_rows ? y[label] : 0.0f;
-            prob = prob < LOSS_EPSILON ? LOSS_EPSILON : (prob > 1.0f - LOSS_EPSILON ? 1.0f - LOSS_EPSILON : prob);
-            y[S->n_rows] = -logf(prob);
-            SPINN_ACCOUNT(SPINN_OP_FEXP, 1);
+            loss_and_delta(y, &S->err[slot * S->n_rows], sample);
         }
-        uint32_t *work = S->r.work;
-        float *out = (float *) &work[3];
-        spin1_dma_transfer(TAG_RESULT, &out[sample * (S->n_rows + 1)], y, DMA_WRITE,
-                           (S->n_rows + 1) * sizeof(float));
+        write_result(slot, sample);
     } else if (S->fwd) {
         tile_send_paced(S->fwd, y, S->n_rows, p->tile_index, p->n_tiles);
-        S->samples_done++;
     }
+    if (!S->training) {
+        S->bwd_done++;  // the slot is free again
+    }
+    spin1_schedule_callback(pump, 0, 0, 1);
+}
+
+static void update(void) {
+    float lr = S->opt->learning_rate, momentum = S->opt->momentum;
+    uint n = S->n_rows * S->row_length;
+    for (uint i = 0; i < n; i++) {
+        float g = S->g[i];
+        if (momentum != 0.0f) {
+            float v = S->v[i] * momentum - g * lr;
+            S->v[i] = v;
+            S->w[i] += S->opt->nesterov ? v * momentum - g * lr : v;
+        } else {
+            S->w[i] -= g * lr;
+        }
+        S->g[i] = 0.0f;
+    }
+    SPINN_ACCOUNT(SPINN_OP_FMAC, (S->opt->nesterov ? 5 : 3) * n);
+    SPINN_ACCOUNT(SPINN_OP_SDRAM_WORD, 2 * n);  // V read and written in SDRAM
+    S->batches_done++;
+    data_specification_metadata_t *ds = data_specification_get_data_address();
+    const weights_header_t *wh = data_specification_get_region(REGION_WEIGHTS, ds);
+    uint32_t *rows = (uint32_t *) wh + 2 + S->n_rows;
+    spin1_dma_transfer(TAG_WRITE_BACK, rows, S->w, DMA_WRITE, n * sizeof(float));
+}
+
+static void backward(uint slot, uint sample) {
+    const params_t *p = S->r.params;
+    const float *x = &S->x[slot * S->fan_in];
+    float *y = &S->y[slot * (S->n_rows + 1)];
+    if (p->is_output) {  // the loss layer's dL/dz, computed with the loss
+        for (uint r = 0; r < S->n_rows; r++) {
+            S->dz[r] = S->err[slot * S->n_rows + r];
+        }
+    } else {
+        for (uint r = 0; r < S->n_rows; r++) {
+            float sum = 0.0f;
+            for (uint e = 0; e < S->n_bwd_in; e++) {
+                sum += S->err[(e * S->in_flight + slot) * S->n_rows + r];
+            }
+            S->dz[r] = sum;
+        }
+        SPINN_ACCOUNT(SPINN_OP_FADD, S->n_rows * S->n_bwd_in);
+        activation_backward(p->activation, y, S->dz, S->n_rows);
+    }
+    if (S->bwd) {  // dL/dx = W^T dL/dz, with the weights the forward pass used
+        for (uint j = 0; j < S->fan_in; j++) {
+            float acc = 0.0f;
+            for (uint r = 0; r < S->n_rows; r++) {
+                acc += S->w[r * S->row_length + j] * S->dz[r];
+            }
+            S->dx[j] = acc;
+        }
+        SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->fan_in);
+        tile_send_paced(S->bwd, S->dx, S->fan_in, p->tile_index, p->n_tiles);
+    }
+    for (uint r = 0; r < S->n_rows; r++) {
+        float d = S->dz[r];
+        float *g = &S->g[r * S->row_length];
+        for (uint j = 0; j < S->fan_in; j++) {
+            g[j] += d * x[j];
+        }
+        g[S->fan_in] += d;
+    }
+    SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->row_length);
+    S->bwd_done++;
+    if (last_of_batch(sample)) {
+        update();
+    }
+    spin1_schedule_callback(pump, 0, 0, 1);
+}
+
+// Starts, in sample order, every pass whose inputs are in: backward passes first
+// (they free slots and lead to the update), then forward passes of samples whose
+// batch's turn has come.
+static void pump(uint unused0, uint unused1) {
+    (void) unused0;
+    (void) unused1;
+    if (!S->ready) {
+        return;  // the weights' DMA is still going: on_dma pumps when it is done
+    }
+    if (S->training && S->bwd_next < S->fwd_next) {
+        uint slot = S->bwd_next % S->in_flight;
+        if (S->received_bwd[slot] == S->expected_bwd) {
+            S->received_bwd[slot] = 0;
+            spin1_schedule_callback(backward, slot, S->bwd_next++, 1);
+            return;  // backward pumps again when it is done
+        }
+    }
+    uint slot = S->fwd_next % S->in_flight;
+    if (S->received[slot] != S->expected || S->fwd_next >= S->bwd_done + S->in_flight) {
+        return;  // its inputs are not all in (or the slot still holds an earlier sample)
+    }
+    if (S->has_label && S->labels_in <= S->fwd_next) {
+        return;  // its label has not come yet
+    }
+    if (S->training && batch_of(S->fwd_next) > S->batches_done) {
+        return;  // the previous batch's update comes first
+    }
+    S->received[slot] = 0;
+    spin1_schedule_callback(forward, slot, S->fwd_next++, 1);
 }
 
 static void on_packet(uint key, uint payload) {
@@ -112,30 +308,47 @@ static void on_packet(uint key, uint payload) {
         if ((key & in->mask) != in->key) {
             continue;
         }
-        if (in->partition == PART_LABEL) {
+        if (in->partition == PART_FWD) {
+            uint sample = S->from_entry[e]++ / in->count;
+            if (sample >= S->bwd_done + S->in_flight) {
+                spin1_exit(EXIT_OVERRUN);
+                return;
+            }
+            uint slot = sample % S->in_flight;
+            S->x[slot * S->fan_in + in->offset + (key - in->key) - S->in_lo] = bits_float(payload);
+            SPINN_ACCOUNT(SPINN_OP_WORD, 6 * (e + 1));
+            if (++S->received[slot] == S->expected && sample == S->fwd_next) {
+                spin1_schedule_callback(pump, 0, 0, 1);
+            }
+        } else if (in->partition == PART_BWD) {
+            uint sample = S->from_entry[e]++ / in->count;
+            if (sample >= S->bwd_done + S->in_flight || sample >= S->fwd_next) {
+                spin1_exit(EXIT_OVERRUN);  // an error for a sample this tile has not sent
+                return;
+            }
+            uint slot = sample % S->in_flight;
+            uint atom = in->offset + (key - in->key);
+            if (atom >= S->atom_lo && atom < S->atom_hi) {
+                S->err[(S->bwd_index[e] * S->in_flight + slot) * S->n_rows + atom - S->atom_lo] =
+                    bits_float(payload);
+            }
+            SPINN_ACCOUNT(SPINN_OP_WORD, 8 * (e + 1));
+            if (++S->received_bwd[slot] == S->expected_bwd && sample == S->bwd_next) {
+                spin1_schedule_callback(pump, 0, 0, 1);
+            }
+        } else if (in->partition == PART_LABEL) {
             uint sample = S->from_entry[e]++;
-            if (sample >= S->completed + LABEL_RING) {
+            if (sample >= S->bwd_done + LABEL_RING) {
                 spin1_exit(EXIT_OVERRUN);
                 return;
             }
             S->label[sample % LABEL_RING] = payload;
             S->labels_in++;
-            return;
-        }
-        if (in->partition != PART_FWD) {
+            if (sample == S->fwd_next) {
+                spin1_schedule_callback(pump, 0, 0, 1);
+            }
+        } else {
             continue;
-        }
-        uint sample = S->from_entry[e]++ / in->count;
-        if (sample >= S->completed + S->in_flight) {
-            spin1_exit(EXIT_OVERRUN);
-            return;
-        }
-        uint slot = sample % S->in_flight;
-        S->x[slot * S->fan_in + in->offset + (key - in->key) - S->in_lo] = bits_float(payload);
-        SPINN_ACCOUNT(SPINN_OP_WORD, 6 * (e + 1));
-        if (++S->received[slot] == S->expected) {
-            S->received[slot] = 0;
-            spin1_schedule_callback(forward, slot, sample, 1);
         }
         return;
     }
@@ -145,10 +358,44 @@ static void on_dma(uint id, uint tag) {
     (void) id;
     if (tag == TAG_WEIGHTS) {
         S->ready = 1;
+        spin1_schedule_callback(pump, 0, 0, 1);
     } else if (tag == TAG_RESULT) {
-        uint32_t *work = S->r.work;
-        work[0] = ++S->samples_done;  // the host reads how many results are in
+        uint32_t *header = (uint32_t *) results();
+        header[0] = ++S->n_results;  // the host reads how many results are in
     }
+}
+
+static uint allocate(void) {
+    uint rows = S->n_rows * S->row_length * sizeof(float);
+    S->w = spin1_malloc(rows);
+    S->x = spin1_malloc(S->in_flight * S->fan_in * sizeof(float));
+    S->y = spin1_malloc(S->in_flight * (S->n_rows + 1) * sizeof(float));
+    S->dz = spin1_malloc((S->n_rows ? S->n_rows : 1) * sizeof(float));
+    S->from_entry = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint));
+    S->bwd_index = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint));
+    S->received = spin1_malloc(S->in_flight * sizeof(uint));
+    S->received_bwd = spin1_malloc(S->in_flight * sizeof(uint));
+    if (!S->w || !S->x || !S->y || !S->dz || !S->from_entry || !S->bwd_index || !S->received ||
+            !S->received_bwd) {
+        return FALSE;
+    }
+    if (S->training || S->r.params->is_output) {  // the loss layer writes its dL/dz there, training or not
+        S->err = spin1_malloc((S->n_bwd_in ? S->n_bwd_in : 1) * S->in_flight * S->n_rows * sizeof(float));
+        if (!S->err) {
+            return FALSE;
+        }
+    }
+    if (S->training) {
+        S->g = spin1_malloc(rows);
+        S->dx = S->bwd ? spin1_malloc(S->fan_in * sizeof(float)) : S->dz;
+        if (!S->g || !S->dx) {
+            return FALSE;
+        }
+        for (uint i = 0; i < S->n_rows * S->row_length; i++) {
+            S->g[i] = 0.0f;
+        }
+    }
+    return TRUE;
 }
 
 static void dense_main(void) {
@@ -159,47 +406,68 @@ static void dense_main(void) {
     const params_t *p = S->r.params;
     data_specification_metadata_t *ds = data_specification_get_data_address();
     const weights_header_t *wh = data_specification_get_region(REGION_WEIGHTS, ds);
+    S->opt = data_specification_get_region(REGION_OPTIMIZER, ds);
+    S->training = S->opt->batch_size > 0;
     S->n_rows = wh->n_rows;
     S->row_length = wh->row_length;
     S->fan_in = wh->row_length - 1;
     S->in_lo = p->in_lo;
+    S->atom_lo = p->atom_lo;
+    S->atom_hi = p->atom_hi;
     S->fwd = tile_out_entry(&S->r, PART_FWD);
+    S->bwd = tile_out_entry(&S->r, PART_BWD);
     if (S->fan_in != p->in_hi - p->in_lo || S->n_rows != p->atom_hi - p->atom_lo) {
         spin1_exit(EXIT_BAD_IMAGE);
         return;
     }
-    if (p->activation == ACT_SOFTMAX && p->n_tiles != 1) {
-        spin1_exit(EXIT_UNSUPPORTED);  // softmax across tiles (the softmax partition) is not written yet
+    if ((p->activation == ACT_SOFTMAX && p->n_tiles != 1) ||
+            (S->training && p->is_output && S->opt->loss == LOSS_SCE && p->activation != ACT_SOFTMAX) ||
+            S->opt->loss >= N_LOSSES) {
+        spin1_exit(EXIT_UNSUPPORTED);  // softmax across tiles, cross-entropy without softmax: not written
         return;
     }
     for (uint e = 0; e < S->r.n_in; e++) {
-        if (S->r.in[e].partition == PART_FWD) {
-            S->expected += S->r.in[e].count;
-        } else if (S->r.in[e].partition == PART_LABEL && p->is_output) {
+        const key_entry_t *in = &S->r.in[e];
+        if (in->partition == PART_FWD) {
+            S->expected += in->count;
+        } else if (in->partition == PART_LABEL && p->is_output) {
             S->has_label = 1;
         }
     }
     S->in_flight = p->in_flight ? p->in_flight : 1;
-    S->w = spin1_malloc(S->n_rows * S->row_length * sizeof(float));
-    S->x = spin1_malloc(S->in_flight * S->fan_in * sizeof(float));
-    S->y = spin1_malloc(S->in_flight * (S->n_rows + 1) * sizeof(float));
-    S->from_entry = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint));
-    S->received = spin1_malloc(S->in_flight * sizeof(uint));
-    if (!S->w || !S->x || !S->y || !S->from_entry || !S->received) {
+    S->bwd = S->training ? S->bwd : NULL;
+    uint n_bwd = 0;
+    for (uint e = 0; e < S->r.n_in; e++) {
+        if (S->r.in[e].partition == PART_BWD && S->training) {
+            n_bwd++;
+            S->expected_bwd += S->r.in[e].count;
+        }
+    }
+    S->n_bwd_in = n_bwd;
+    if (!allocate()) {
         spin1_exit(EXIT_NO_DTCM);
         return;
     }
-    for (uint e = 0; e < S->r.n_in; e++) {
+    for (uint e = 0, b = 0; e < S->r.n_in; e++) {
         S->from_entry[e] = 0;
+        S->bwd_index[e] = S->r.in[e].partition == PART_BWD ? b++ : 0;
     }
     for (uint i = 0; i < S->in_flight; i++) {
         S->received[i] = 0;
+        S->received_bwd[i] = 0;
+    }
+    S->v = (float *) S->r.work;
+    if (S->training) {
+        for (uint i = 0; i < S->n_rows * S->row_length; i++) {
+            S->v[i] = 0.0f;
+        }
     }
     if (p->is_output) {
-        uint32_t *work = S->r.work;
-        work[0] = 0;
-        work[1] = S->n_rows;
-        work[2] = S->n_rows + 1;
+        uint32_t *header = (uint32_t *) results();
+        S->result_slots = p->samples_per_load ? p->samples_per_load : 1;
+        header[0] = 0;
+        header[1] = S->n_rows;
+        header[2] = S->n_rows + 1;
     }
     const uint32_t *rows = (const uint32_t *) wh + 2 + S->n_rows;  // after the header and the row ids
     spin1_callback_on(DMA_TRANSFER_DONE, on_dma, 0);

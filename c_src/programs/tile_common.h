@@ -15,7 +15,7 @@
 // the time a receiver's packet handler needs (cost_model.h: about 50 cycles) is
 // well inside that, so inputs never overflow.  (Pacing is the program's job on
 // the board too: the router drops what a core does not take.)
-#define SEND_GAP_US 1
+#define SEND_GAP_US 2
 
 typedef struct {
     const params_t *params;

@@ -211,6 +211,15 @@ class EmulatedMachine:
         return RunResult(status, state["cycles"], state["clock_hz"], state["deliveries"], state["events"],
                          cores, keys, routers, drops, dict(self.labels), self._m.error)
 
+    @property
+    def state(self) -> dict[str, int]:
+        """Machine-wide counters and the clock ('cycles': when the last thing happened)."""
+        return self._m.state
+
+    def signal(self, core: Core, at_cycle: int, arg0: int = 1, arg1: int = 0) -> None:
+        """The host's message to a core (an SDP packet on a board): a USER_EVENT callback at `at_cycle`."""
+        self._m.host_signal(self.core_id[core], int(at_cycle), arg0, arg1)
+
     def write_region(self, core: Core, region: int, data: bytes, offset: int = 0) -> None:
         """Stage bytes in a core's region before a run (as the host would over the network)."""
         self._m.write_region(self.core_id[core], region, offset, data)

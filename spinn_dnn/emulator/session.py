@@ -1,0 +1,228 @@
+"""One emulated machine loaded with a mapped model, fed samples chunk by chunk.
+
+The host does what it does with a board: it writes each tile's OPTIMIZER
+region (inference, or training with its learning rate, momentum and batch
+size), stages a chunk of samples in the input tiles' SDRAM, lets the machine
+run until it is quiet, and reads the loss layer's results; for the next chunk
+it stages again and sends the input tiles a message to go on.  The cores keep
+their state between chunks (weights, momentum, sample counts), so a whole
+epoch is one stream of samples, and minibatch boundaries fall where the
+samples' numbers put them, not where chunks end.
+
+Modeled time is the machine's clock plus the host's I/O (staging and reading
+back, at cost_model.h's EMU_HOST_BYTES_PER_S); both are `modeled`.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spinn_dnn import memory
+from spinn_dnn import regions as regions_mod
+from spinn_dnn.emulator.errors import EmulatorError
+from spinn_dnn.emulator.machine import EmulatedMachine, RunResult, _module
+
+WORK = regions_mod.REGIONS.index("WORK")
+WEIGHTS = regions_mod.REGIONS.index("WEIGHTS")
+OPTIMIZER = regions_mod.REGIONS.index("OPTIMIZER")
+INPUT_HEADER_WORDS = 4  # c_src/programs/input.c
+RESULT_HEADER_WORDS = 3  # c_src/programs/dense.c
+PROGRAM_OF_ROLE = {"input": "input", "dense": "dense"}
+SEND_GAP_US = 2  # c_src/programs/tile_common.h
+EXIT_CODES = {1: "its memory image is not a spinn_dnn tile of that role", 2: "DTCM is too small",
+              3: "an operation the C programs do not implement yet (softmax across tiles, "
+                 "cross-entropy without a softmax output)",
+              4: "a source ran more samples ahead than the tile has input slots (pacing too fast)"}
+INFERENCE = {"learning_rate": 0.0, "momentum": 0.0, "nesterov": 0, "batch_size": 0, "epoch_samples": 0,
+             "loss": 0}
+
+
+def program_of(tile) -> str:  # noqa: ANN001
+    """The core program a tile runs."""
+    try:
+        return PROGRAM_OF_ROLE[tile.role]
+    except KeyError:
+        raise EmulatorError(f"tile {tile.label}: role '{tile.role}' has no core program yet "
+                            f"(only {', '.join(PROGRAM_OF_ROLE)})") from None
+
+
+def _stage_cycles(plan, training: bool) -> tuple[float, float]:  # noqa: ANN001
+    """(per-sample cycles of the slowest tile, cycles of the slowest weight update), modeled.
+
+    A stage is one tile's work per sample: taking its input packets (an
+    interrupt each), W x and the activation, and, training, the errors it takes,
+    W^T dz and dz x^T; plus its paced sends (SEND_GAP_US per packet times the
+    tiles of its layer).
+    """
+    mod = _module()
+    per_us = mod.CLOCK_HZ / 1e6
+    slowest, update = 0.0, 0.0
+    bwd_in: dict[tuple[str, int], int] = {}
+    for r in plan.routes:
+        if r.pid == "bwd":
+            for d in r.dst:
+                bwd_in[d] = bwd_in.get(d, 0) + r.packets_per_sample
+    for v in plan.vertices:
+        layer = plan.layers[v.layer]
+        for t in v.tiles:
+            rows = t.n_atoms
+            fan_in = 0 if v.role == "input" else t.in_hi - t.in_lo
+            act = {"relu": mod.COST_FADD, "sigmoid": mod.COST_FEXP + mod.COST_FDIV, "tanh": 2 * mod.COST_FEXP,
+                   "softmax": mod.COST_FEXP + 3 * mod.COST_FADD + mod.COST_FDIV}.get(layer.activation, 0)
+            act = act if v.role != "input" else 0
+            cycles = rows * fan_in * mod.COST_FMAC + rows * act + fan_in * (mod.ISR_CYCLES + 20)
+            send = SEND_GAP_US * len(v.tiles) * rows
+            if training and v.role != "input":
+                sends_back = v.layer >= 2
+                cycles += rows * (fan_in + 1) * mod.COST_FMAC * (2 if sends_back else 1)
+                cycles += bwd_in.get((v.label, t.index), 0) * (mod.ISR_CYCLES + 30) + rows * 4 * mod.COST_FMUL
+                send += SEND_GAP_US * len(v.tiles) * fan_in if sends_back else 0
+                update = max(update, rows * (fan_in + 1) * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD))
+            slowest = max(slowest, cycles + send * per_us)
+    return slowest, update
+
+
+def tick_us(plan, training: bool = False, safety: float = 1.1) -> int:  # noqa: ANN001
+    """The input tiles' timer period: the modeled time of the slowest stage of the pipeline, plus margin.
+
+    With several samples in flight, a sample per period keeps every tile within
+    its input slots; a period too short shows as a tile stopping with
+    EXIT_OVERRUN, never as wrong results.
+    """
+    slowest, _ = _stage_cycles(plan, training)
+    return int(math.ceil(safety * slowest / (_module().CLOCK_HZ / 1e6))) + 20
+
+
+def batch_gap_ticks(plan, period_us: int) -> int:  # noqa: ANN001
+    """Ticks the input tiles wait after a batch: the last sample's way back through the layers, and the update."""
+    _, update = _stage_cycles(plan, True)
+    depth = len(plan.layers)
+    return 2 * depth + int(math.ceil(update / (_module().CLOCK_HZ / 1e6) / period_us)) + 1
+
+
+@dataclass
+class FeedResult:
+    """What the loss layer reported for the samples fed, and the runs that computed them."""
+
+    outputs: np.ndarray  # (samples, n_out) float32
+    losses: np.ndarray  # (samples,) float32, per sample
+    runs: list[RunResult] = field(default_factory=list)
+
+
+class MachineSession:
+    """A machine loaded with a mapped model; `feed` streams samples through it, chunk by chunk."""
+
+    def __init__(self, plan, toolchain, optimizer: dict | None = None,  # noqa: ANN001
+                 weights: dict[tuple[str, int], bytes] | None = None, period_us: int | None = None,
+                 chunk: int | None = None) -> None:
+        self.plan = plan
+        self.toolchain = toolchain
+        self.training = bool(optimizer and optimizer.get("batch_size"))
+        self.em = EmulatedMachine.from_mapping(plan, toolchain, program_of)
+        self.where = {(v.label, t.index): toolchain.placements[(v.label, t.index)]
+                      for v in plan.vertices for t in v.tiles}
+        self.inputs = [t for v in plan.vertices for t in v.tiles if t.role == "input"]
+        last = len(plan.layers) - 1
+        self.outputs = [t for v in plan.vertices if v.layer == last for t in v.tiles]
+        self.n_out = plan.layers[last].n_atoms
+        self.period_us = period_us or tick_us(plan, self.training)
+        self.gap_ticks = batch_gap_ticks(plan, self.period_us) if self.training else 0
+        self.samples_fed = 0
+        self.started = False
+        self.host_io_bytes = 0
+        self.last_cycles = 0
+        self.set_optimizer(optimizer or INFERENCE)
+        if weights:
+            for ref, blob in weights.items():
+                self.em.write_region(self.where[ref], WEIGHTS, blob)
+        self.capacity = min([self._input_capacity(t) for t in self.inputs]
+                            + [memory.SAMPLES_PER_LOAD] + ([chunk] if chunk else []))
+        if self.capacity < 1:
+            raise EmulatorError("the input tiles' WORK regions cannot hold one sample")
+
+    # -- host writes -------------------------------------------------------------------------
+    def set_optimizer(self, values: dict) -> None:
+        """Write every tile's OPTIMIZER region (between chunks: the learning rate of the next epoch)."""
+        full = {**INFERENCE, **values}
+        blob = regions_mod._struct(regions_mod.OPTIMIZER_FIELDS, full).tobytes()
+        for where in self.where.values():
+            self.em.write_region(where, OPTIMIZER, blob)
+        self.host_io_bytes += len(blob) * len(self.where) if self.started else 0
+
+    def _input_capacity(self, tile) -> int:  # noqa: ANN001
+        size = self.toolchain.region_sizes[(tile.vertex, tile.index)].get(WORK, 0)
+        per = 4 * tile.n_atoms + 4 * ("label" in tile.keys)
+        return (size - 4 * INPUT_HEADER_WORDS) // per
+
+    def _results_offset(self, tile) -> int:  # noqa: ANN001
+        ids, rows = regions_mod.decode_weights(self.toolchain.regions[(tile.vertex, tile.index)][WEIGHTS])
+        return rows.size * 4  # the momentum comes first in WORK
+
+    # -- running -----------------------------------------------------------------------------
+    def feed(self, x: np.ndarray, labels: np.ndarray) -> FeedResult:
+        """Stream samples (flattened float32) with their class labels; the loss layer's outputs and losses."""
+        x = np.ascontiguousarray(np.asarray(x, dtype=np.float32).reshape(len(x), -1))
+        labels = np.asarray(labels).astype("<u4").reshape(len(x))
+        outs = np.zeros((len(x), self.n_out), dtype=np.float32)
+        losses = np.zeros(len(x), dtype=np.float32)
+        runs = []
+        for start in range(0, len(x), self.capacity):
+            chunk = slice(start, min(len(x), start + self.capacity))
+            runs.append(self._run_chunk(x[chunk], labels[chunk], outs[chunk], losses[chunk]))
+        return FeedResult(outs, losses, runs)
+
+    def _run_chunk(self, x: np.ndarray, labels: np.ndarray, outs: np.ndarray, losses: np.ndarray) -> RunResult:
+        n = len(x)
+        for t in self.inputs:
+            blob = struct.pack("<IIII", n, self.period_us, self.gap_ticks, 0)
+            blob += np.ascontiguousarray(x[:, t.lo:t.hi]).tobytes()
+            if "label" in t.keys:
+                blob += labels.tobytes()
+            self.em.write_region(self.where[(t.vertex, t.index)], WORK, blob)
+            self.host_io_bytes += len(blob)
+        mod = _module()
+        now = self.em.state["cycles"]
+        if self.started:
+            for t in self.inputs:
+                self.em.signal(self.where[(t.vertex, t.index)], now)
+        self.started = True
+        n_batches = n if self.training else 0  # at most one gap per sample
+        ticks = n + n_batches * self.gap_ticks + 4 * len(self.plan.layers) + 4
+        limit = now + 3 * ticks * self.period_us * (mod.CLOCK_HZ // 10**6) + 10**6
+        result = self.em.run(limit, exit_codes=EXIT_CODES)
+        self.last_cycles = result.cycles
+        first = self.samples_fed
+        self.samples_fed += n
+        for t in self.outputs:
+            blob = self.em.read_region(self.where[(t.vertex, t.index)], WORK)
+            base = self._results_offset(t)
+            n_done, n_rows, record = struct.unpack_from("<III", blob, base)
+            if n_done != self.samples_fed:
+                raise EmulatorError(f"tile {t.label} produced {n_done - first} of {n} results (run "
+                                    f"{result.status} at cycle {result.cycles}; {result.error or 'no error'})")
+            slots = memory.SAMPLES_PER_LOAD
+            ring = np.frombuffer(blob, dtype="<f4", count=slots * record,
+                                 offset=base + 4 * RESULT_HEADER_WORDS).reshape(slots, record)
+            got = ring[np.arange(first, first + n) % slots]
+            outs[:, t.lo:t.hi] = got[:, :n_rows]
+            if len(self.outputs) == 1:
+                losses[:] = got[:, n_rows]
+            self.host_io_bytes += n * record * 4
+        return result
+
+    def weights(self) -> dict[tuple[str, int], bytes]:
+        """Every tile's WEIGHTS region as its SDRAM holds it now (the tiles copy W there after each update)."""
+        return {ref: self.em.read_region(where, WEIGHTS) for ref, where in self.where.items()}
+
+    @property
+    def host_io_seconds(self) -> float:
+        return self.host_io_bytes / _module().HOST_BYTES_PER_S
+
+    @property
+    def modeled_seconds(self) -> float:
+        """The machine's clock so far plus the host's staging and reading (modeled)."""
+        return self.em.state["cycles"] / _module().CLOCK_HZ + self.host_io_seconds
