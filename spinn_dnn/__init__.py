@@ -21,10 +21,10 @@ from spinn_dnn.errors import (
     UnsupportedModelError,
 )
 from spinn_dnn.machine import BoardMachine, SpallocMachine, VirtualMachine
-from spinn_dnn.model import SpiNNakerModel, from_keras, plan_model
+from spinn_dnn.model import SpiNNakerModel, fit, from_keras, plan_model
 
 __all__ = [
     "BoardMachine", "DoesNotFitError", "KeyWalkError", "MachineUnavailableError", "MappingError",
     "SpallocMachine", "SpiNNakerModel", "SpinnDnnError", "UnsupportedModelError", "VirtualMachine",
-    "from_keras", "plan_model",
+    "fit", "from_keras", "plan_model",
 ]

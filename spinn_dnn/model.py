@@ -25,14 +25,88 @@ DEFAULT_OPTIMIZER = {"learning_rate": 0.05, "momentum": 0.9, "nesterov": 0, "bat
 class SpiNNakerModel:
     """A mapped model: the plan, what the toolchain made of it, and the report."""
 
-    def __init__(self, plan: Plan, result: ToolchainResult, mapping: report.Mapping) -> None:
+    def __init__(self, plan: Plan, result: ToolchainResult, mapping: report.Mapping,
+                 keras_model: Any = None, boards: int = 1) -> None:
         self.plan = plan
         self.toolchain = result
         self.mapping = mapping
+        self.keras_model = keras_model
+        self.boards = boards
+        self.last_run: Any = None  # RunStats of the last fit or predict (spinn_dnn.trainer)
+        self._weights: dict[tuple[str, int], bytes] | None = None  # trained WEIGHTS regions
+        self._trainer: Any = None
 
     def region(self, vertex: str, tile: int, name: str) -> bytes:
-        """A tile's region as the toolchain's data specification holds it (what a board loads)."""
+        """A tile's region: WEIGHTS as trained so far, the rest as the toolchain's data specification holds it."""
+        if name == "WEIGHTS" and self._weights is not None:
+            return self._weights[(vertex, tile)]
         return self.toolchain.regions[(vertex, tile)].get(regions.REGIONS.index(name), b"")
+
+    # -- training (spinn_dnn.trainer) ---------------------------------------------------------
+    def weight_regions(self) -> dict[tuple[str, int], bytes] | None:
+        """The trained WEIGHTS regions, or None while the mapped (initial) ones stand."""
+        return self._weights
+
+    def set_weight_regions(self, blobs: dict[tuple[str, int], bytes]) -> None:
+        self._weights = dict(blobs)
+
+    def training_spec(self) -> Any:
+        from spinn_dnn.training import spec_from_model
+
+        if self.keras_model is None:
+            raise MappingError("this mapping has no Keras model to take the optimizer and loss from; "
+                               "map it with spinn_dnn.from_keras(model)")
+        return spec_from_model(self.keras_model)
+
+    def trainer(self, spec: Any) -> Any:
+        from spinn_dnn.trainer import Trainer
+
+        if self._trainer is None or self._trainer.spec != spec:
+            old = self._trainer
+            self._trainer = Trainer(self, spec)
+            if old is not None:
+                self._trainer.steps = old.steps
+        return self._trainer
+
+    def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32, epochs: int = 1, shuffle: bool = True,
+            validation_data: tuple[np.ndarray, np.ndarray] | None = None, verbose: int = 1,
+            seed: int | None = None) -> Any:
+        """Train on the emulated machine with the compiled model's optimizer and loss; a History."""
+        from spinn_dnn.trainer import fit
+
+        return fit(self, x, y, batch_size, epochs, shuffle, validation_data, verbose, seed)
+
+    def predict_with_losses(self, x: np.ndarray, labels: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
+        """(outputs, per-sample losses or None) of the current weights, on an inference machine."""
+        import time
+
+        from spinn_dnn.emulator.predict import predict
+        from spinn_dnn.trainer import RunStats
+
+        t0 = time.perf_counter()
+        got = predict(self.plan, self.toolchain, x, labels, weights=self._weights)
+        self.last_predict = RunStats(modeled_seconds=got.modeled_seconds,
+                                     wall_seconds=time.perf_counter() - t0, samples=len(x),
+                                     packets_delivered=sum(r.deliveries for r in got.runs))
+        return got.predictions, got.losses
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The model's outputs for x with the current weights (float32), computed on the emulated machine."""
+        return self.predict_with_losses(x)[0]
+
+    def write_back(self, model: Any = None) -> None:
+        """Put the current weights into a Keras model (default: the one this was mapped from)."""
+        model = model if model is not None else self.keras_model
+        if model is None:
+            raise MappingError("write_back needs a Keras model to write into")
+        weights = self.get_weights()
+        trainable = [layer for layer in self.plan.layers if layer.trainable]
+        at = 0
+        for layer in trainable:
+            keras_layer = model.get_layer(layer.name)
+            n = len(keras_layer.get_weights())
+            keras_layer.set_weights(weights[at:at + n])
+            at += n
 
     def get_weights(self) -> list[np.ndarray]:
         """The weights in Keras order, read back from the tiles' loaded memory images."""
@@ -80,10 +154,14 @@ def _put(target: np.ndarray, where: tuple, values: np.ndarray, layer: Layer, til
     target[where] = values
 
 
-def plan_model(model: Any, policy: str = "auto", in_flight: int = 2,
+def plan_model(model: Any, policy: str = "auto", in_flight: int | None = None,
                optimizer: dict[str, float] | None = None, max_atoms_per_core: int | None = None) -> Plan:
     """The mapping plan of a Keras model (no toolchain yet): tiles, routes, keys, memory."""
     layers = import_model(model)
+    if in_flight is None:
+        from spinn_dnn.training import default_in_flight
+
+        in_flight = default_in_flight(len(layers))
     vertices, routes = tile_layers(layers, policy, in_flight, max_atoms_per_core)
     plan = Plan(model.name, policy, in_flight, layers, vertices, routes, dict(optimizer or DEFAULT_OPTIMIZER))
     finalise_memory(plan)
@@ -91,7 +169,7 @@ def plan_model(model: Any, policy: str = "auto", in_flight: int = 2,
     return plan
 
 
-def from_keras(model: Any, machine: Machine | None = None, policy: str = "auto", in_flight: int = 2,
+def from_keras(model: Any, machine: Machine | None = None, policy: str = "auto", in_flight: int | None = None,
                optimizer: dict[str, float] | None = None, run_dir: str | Path | None = None,
                verify: bool = True, max_atoms_per_core: int | None = None,
                timeout_s: float = 600) -> SpiNNakerModel:
@@ -118,7 +196,7 @@ def from_keras(model: Any, machine: Machine | None = None, policy: str = "auto",
         check_images(plan, result)
         summary = keywalk.walk(plan, result)
     mapping = report.build(plan, result, summary, repr(machine), time.perf_counter() - t0, str(run_dir))
-    return SpiNNakerModel(plan, result, mapping)
+    return SpiNNakerModel(plan, result, mapping, model, needed)
 
 
 def check_images(plan: Plan, result: ToolchainResult) -> None:
@@ -133,3 +211,14 @@ def check_images(plan: Plan, result: ToolchainResult) -> None:
                         raise MappingError(f"{t.label}: region {regions.REGIONS[region]} reserved too small")
                 elif content.size and got.get(region) != content.tobytes():
                     raise MappingError(f"{t.label}: region {regions.REGIONS[region]} differs from the plan")
+
+
+def fit(model: Any, x: np.ndarray, y: np.ndarray, machine: Machine | None = None, policy: str = "auto",
+        **fit_kwargs: Any) -> Any:
+    """The one-call form: map a compiled Keras model, train it on the emulated machine, write the
+    trained weights back into it.  Returns the History; `fit_kwargs` are SpiNNakerModel.fit's."""
+    sm = from_keras(model, machine=machine, policy=policy)
+    history = sm.fit(x, y, **fit_kwargs)
+    sm.write_back(model)
+    history.model = sm
+    return history

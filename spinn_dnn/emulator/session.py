@@ -185,11 +185,13 @@ class MachineSession:
             self.em.write_region(self.where[(t.vertex, t.index)], WORK, blob)
             self.host_io_bytes += len(blob)
         mod = _module()
-        now = self.em.state["cycles"]
+        state = self.em.state
+        now = max(state["cycles"], state["clock"])
         if self.started:
             for t in self.inputs:
                 self.em.signal(self.where[(t.vertex, t.index)], now)
         self.started = True
+        self._start_momentum(now)
         n_batches = n if self.training else 0  # at most one gap per sample
         ticks = n + n_batches * self.gap_ticks + 4 * len(self.plan.layers) + 4
         limit = now + 3 * ticks * self.period_us * (mod.CLOCK_HZ // 10**6) + 10**6
@@ -214,9 +216,33 @@ class MachineSession:
             self.host_io_bytes += n * record * 4
         return result
 
+    def _start_momentum(self, now: int) -> None:
+        momentum = getattr(self, "_pending_momentum", None)
+        if not momentum or now:
+            return
+        # the cores zero their momentum in c_main, at cycle 0: run to just after it, then restore
+        self.em.run(1, exit_codes=EXIT_CODES)
+        for ref, blob in momentum.items():
+            self.em.write_region(self.where[ref], WORK, blob)
+        self._pending_momentum = None
+
     def weights(self) -> dict[tuple[str, int], bytes]:
         """Every tile's WEIGHTS region as its SDRAM holds it now (the tiles copy W there after each update)."""
         return {ref: self.em.read_region(where, WEIGHTS) for ref, where in self.where.items()}
+
+    def momentum(self) -> dict[tuple[str, int], bytes]:
+        """The dense tiles' SGD momentum (the start of their WORK regions)."""
+        out = {}
+        for v in self.plan.vertices:
+            for t in v.tiles:
+                if t.role == "dense":
+                    size = self._results_offset(t)
+                    out[(v.label, t.index)] = self.em.read_region(self.where[(v.label, t.index)], WORK)[:size]
+        return out
+
+    def load_momentum(self, momentum: dict[tuple[str, int], bytes]) -> None:
+        """Continue from another session's momentum: the tiles zero it at start, so this goes in after."""
+        self._pending_momentum = momentum
 
     @property
     def host_io_seconds(self) -> float:
