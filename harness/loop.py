@@ -100,6 +100,7 @@ class Run:
         self.log = RunLog(tree.log_path(spec.index), engine.clock)
         self.run_start_s: float | None = None
         self.wall_start: float | None = None
+        self._sessions: list[Any] = []  # every engine session of the run (ensembles have several)
         self.eval_curve: list[dict[str, Any]] = []
         self.epochs_done = 0
         self.samples_done = 0
@@ -177,7 +178,9 @@ class Run:
             extras["loss"] = self.workload.loss
         if self.step_schedule is not None:
             extras["step_schedule"] = self.step_schedule
-        return self.engine.session(model, self.recipe, **extras)
+        session = self.engine.session(model, self.recipe, **extras)
+        self._sessions.append(session)
+        return session
 
     def clock_elapsed(self) -> float:
         return self.engine.clock.now_s() - (self.run_start_s or 0.0)
@@ -300,6 +303,29 @@ class Run:
         self.summary.update({"epochs": self.epochs_done, "eval_curve": self.eval_curve})
         write_json_atomic(self.tree.summary_path(self.spec.index), self.summary)
 
+    def _engine_stats(self) -> None:
+        """An engine that models its device (SpiNNaker) reports its counters and its modeled energy.
+
+        Its energy replaces the host meter's: the host running an emulator is not
+        the device whose energy the benchmark asks about.
+        """
+        stats = [s.run_stats() for s in self._sessions if hasattr(s, "run_stats")]
+        if not stats:
+            return
+        self.summary["engine_stats"] = stats
+        # the dashboard's `spinnaker_*` columns: the training machine's figures, summed over ensemble members
+        keys = ("cores", "chips", "boards", "packets_sent", "packets_delivered", "packets_dropped",
+                "modeled_seconds", "host_io_seconds", "wall_seconds", "eval_modeled_seconds")
+        block = {k: (max if k in ("cores", "chips", "boards") else sum)(st.get(k, 0) for st in stats)
+                 for k in keys}
+        block["packets_per_sample"] = (block["packets_sent"] / sum(st.get("samples", 0) for st in stats)
+                                       if sum(st.get("samples", 0) for st in stats) else None)
+        self.summary["spinnaker"] = block
+        if self.engine.clock.kind == "modeled":
+            joules = sum(st["energy"].get("joules", 0.0) + st.get("eval_energy_joules", 0.0) for st in stats)
+            source = stats[0]["energy"].get("source", "modeled")
+            self.summary["energy"] = {"joules": joules, "source": source, "kind": "modeled"}
+
     def _finish(self, error: str | None) -> None:
         self.log.close()
         run_time = self.clock_elapsed() if self.run_start_s is not None else None
@@ -320,6 +346,7 @@ class Run:
             "energy": energy,
             "error": error,
         })
+        self._engine_stats()
         verdict = check_log(self.tree.log_path(self.spec.index), self.rules)
         self.summary["compliance"] = verdict.as_dict()
         write_json_atomic(self.tree.summary_path(self.spec.index), self.summary)

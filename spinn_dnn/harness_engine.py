@@ -1,13 +1,20 @@
-"""The `spinnaker` engine as the harness sees it.
+"""The `spinnaker` engine as the harness sees it: training on emulated SpiNNaker.
 
-Training on the emulated machine is not built yet (the next issue): a config
-naming this engine is validated here, and running it says plainly that it
-cannot run yet.  The option checks are the same the `spinn-dnn map` command
-uses, so a config that maps is a config the engine will accept.
+`execution: emulator` (the default) maps the workload's Keras model with the
+SpiNNaker toolchain onto virtual SpiNN-5 boards and trains it with the C core
+programs on the host emulator (spinn_dnn.trainer).  Its clock is the
+emulator's modeled clock (cost_model.h), so MLPerf logs and times to train
+are `modeled`; the run summary also keeps the host's wall time and the
+engine's counters (packets, cores, modeled energy).
+
+`execution: hardware` maps onto a real machine through the toolchain; with no
+machine answering it fails saying so, and loading the ARM builds onto a board
+is not done by this version (it says that too): nothing pretends to have run.
 """
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
 
 from harness.errors import ConfigError, EngineUnavailableError
@@ -17,7 +24,7 @@ EXECUTIONS = ("emulator", "hardware")
 MACHINE_FORMS = "{boards: N} | {host: ADDRESS} | {spalloc: URL, boards: N}"
 OPTION_KEYS = ("execution", "policy", "machine", "in_flight", "max_atoms_per_core")
 DEFAULTS: dict[str, Any] = {"execution": "emulator", "policy": "auto", "machine": {"boards": 1},
-                            "in_flight": 2, "max_atoms_per_core": None}
+                            "in_flight": None, "max_atoms_per_core": None}
 
 
 def _positive_int(value: Any, where: str, allow_none: bool = False) -> None:
@@ -74,7 +81,7 @@ class SpinnakerEngine:
         if merged["policy"] not in POLICIES:
             raise ConfigError(f"engine.options.policy: {merged['policy']!r} is not allowed; "
                               f"allowed: {', '.join(POLICIES)}")
-        _positive_int(merged["in_flight"], "engine.options.in_flight")
+        _positive_int(merged["in_flight"], "engine.options.in_flight", allow_none=True)
         _positive_int(merged["max_atoms_per_core"], "engine.options.max_atoms_per_core", allow_none=True)
         if "machine" not in options and merged["execution"] == "hardware":
             raise ConfigError(f"engine.options.machine: execution 'hardware' needs one of {MACHINE_FORMS}")
@@ -82,7 +89,145 @@ class SpinnakerEngine:
         return merged
 
     def __init__(self, options: dict[str, Any]) -> None:
-        raise EngineUnavailableError(
-            "engine 'spinnaker': training on SpiNNaker (emulated or on a board) is not built "
-            "yet in this version; use engine 'keras' (`spinn-dnn map CONFIG` maps the model already)"
-        )
+        self.options = self.validate_options(options)
+        self.clock = ModeledClock()
+        self._seed = 0
+        import spinn_dnn  # noqa: F401  (the toolchain and the emulator load with it, not at config time)
+
+    def provenance(self) -> dict[str, Any]:
+        import platform
+        from importlib.metadata import version
+
+        import numpy as np
+
+        return {"engine": self.name, "execution": self.options["execution"], "policy": self.options["policy"],
+                "machine": self.options["machine"], "in_flight": self.options["in_flight"],
+                "device": "SpiNNaker-1 (SpiNN-5 boards), emulated on the host" if
+                self.options["execution"] == "emulator" else "SpiNNaker-1 hardware",
+                "clock": "modeled: c_src/emulator/cost_model.h (ARM968 at 200 MHz; constants ASSUMED)",
+                "spinnakergraphfrontend": version("spinnakergraphfrontend"), "numpy": np.__version__,
+                "python": platform.python_version(), "host": platform.node()}
+
+    def seed(self, seed: int) -> None:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+        self._seed = seed
+
+    def energy_device(self) -> str:
+        return "spinnaker"
+
+    def session(self, model: Any, recipe: dict[str, Any], loss: Any = None,
+                step_schedule: Any = None) -> SpinnakerSession:
+        if step_schedule is not None:
+            raise EngineUnavailableError("engine 'spinnaker': per-step learning-rate schedules are not "
+                                         "supported (the host sets the rate between epochs); use a per-epoch "
+                                         "schedule (constant, step, cosine)")
+        return SpinnakerSession(self, model, recipe, loss)
+
+
+class ModeledClock:
+    """The emulated machine's clock: seconds of modeled device time (cost model), advanced by the sessions."""
+
+    kind = "modeled"
+
+    def __init__(self) -> None:
+        self._seconds = 0.0
+
+    def now_s(self) -> float:
+        return self._seconds
+
+    def advance(self, seconds: float) -> None:
+        self._seconds += seconds
+
+
+def _compile(model: Any, recipe: dict[str, Any], loss: Any) -> None:
+    import keras
+
+    opt = recipe["optimizer"]
+    if opt["name"] != "sgd" or opt.get("weight_decay"):
+        raise EngineUnavailableError(f"engine 'spinnaker': recipe.optimizer {opt['name']!r}"
+                                     f"{' with weight_decay' if opt.get('weight_decay') else ''} is not "
+                                     "supported; allowed: sgd (momentum, nesterov) without weight decay")
+    if loss is not None and (loss.name != "sparse_categorical_crossentropy" or loss.label_smoothing):
+        raise EngineUnavailableError(f"engine 'spinnaker': loss {loss.name!r} with label smoothing "
+                                     f"{loss.label_smoothing} is not supported; allowed: "
+                                     "sparse_categorical_crossentropy without smoothing")
+    model.compile(optimizer=keras.optimizers.SGD(opt["learning_rate"], momentum=opt.get("momentum", 0.0),
+                                                 nesterov=opt.get("nesterov", False)),
+                  loss="sparse_categorical_crossentropy")
+
+
+class SpinnakerSession:
+    """One model mapped onto the (emulated) machine and trained there."""
+
+    def __init__(self, engine: SpinnakerEngine, model: Any, recipe: dict[str, Any], loss: Any) -> None:
+        import numpy as np
+
+        import spinn_dnn
+        from spinn_dnn.machine import from_options
+
+        self.engine = engine
+        self.batch_size = int(recipe["batch_size"])
+        _compile(model, recipe, loss)
+        opts = engine.options
+        self.run_dir = tempfile.mkdtemp(prefix="spinnbench_map_")
+        self.sm = spinn_dnn.from_keras(model, machine=from_options(opts["machine"]), policy=opts["policy"],
+                                       in_flight=opts["in_flight"], run_dir=self.run_dir,
+                                       max_atoms_per_core=opts["max_atoms_per_core"])
+        from spinn_dnn.emulator.session import PROGRAM_OF_ROLE
+
+        missing = sorted({t.role for v in self.sm.plan.vertices for t in v.tiles} - set(PROGRAM_OF_ROLE))
+        if missing:
+            raise EngineUnavailableError(f"engine 'spinnaker': tiles of role {', '.join(missing)} have no core "
+                                         f"program yet (built: {', '.join(PROGRAM_OF_ROLE)}); this model "
+                                         "cannot train on SpiNNaker in this version")
+        if opts["execution"] == "hardware":
+            raise EngineUnavailableError(
+                "engine 'spinnaker', execution 'hardware': the machine answered and the model was mapped "
+                f"(reports in {self.run_dir}), but loading the ARM builds of c_src/programs onto a board "
+                "(needs SPINN_DIRS) is not driven by this version; use execution 'emulator'")
+        self.spec = self.sm.training_spec()
+        self.trainer = self.sm.trainer(self.spec)
+        self.rng = np.random.default_rng(engine._seed)
+        self.n_classes = self.sm.plan.layers[-1].n_atoms
+        self.predict_stats: list[Any] = []
+
+    def set_learning_rate(self, lr: float) -> None:
+        import dataclasses
+
+        self.spec = dataclasses.replace(self.spec, learning_rate=float(lr))
+        self.trainer.spec = self.spec
+
+    def train_epoch(self, x: Any, y: Any, on_samples: Any) -> None:
+        from spinn_dnn.training import class_labels
+
+        before = self.trainer.session.modeled_seconds if self.trainer.session else 0.0
+        labels = class_labels(y, self.n_classes, self.spec.loss)
+        flat = x.reshape(len(x), -1).astype("float32", copy=False)
+        self.trainer.epoch(flat, labels, self.batch_size, self.rng, on_samples)
+        self.engine.clock.advance(self.trainer.session.modeled_seconds - before)
+
+    def train_stream(self, batches: Any, steps: int, on_samples: Any) -> None:
+        raise EngineUnavailableError("engine 'spinnaker': streaming data sets (ImageNet) are not supported; "
+                                     "allowed: in-memory workloads (MNIST)")
+
+    def predict(self, x: Any) -> Any:
+        out, _ = self.sm.predict_with_losses(x.reshape(len(x), -1))
+        self.engine.clock.advance(self.sm.last_predict.modeled_seconds)
+        self.predict_stats.append(self.sm.last_predict)
+        return out
+
+    def run_stats(self) -> dict[str, Any]:
+        """Training counters (packets, cores, modeled energy) plus the evaluations' modeled time."""
+        stats = self.trainer.stats().as_dict()
+        stats["eval_modeled_seconds"] = sum(p.modeled_seconds for p in self.predict_stats)
+        stats["eval_wall_seconds"] = sum(p.wall_seconds for p in self.predict_stats)
+        stats["eval_samples"] = sum(p.samples for p in self.predict_stats)
+        stats["eval_energy_joules"] = sum(p.energy.get("joules", 0.0) for p in self.predict_stats)
+        return stats
+
+    def close(self) -> None:
+        import keras
+
+        keras.backend.clear_session()

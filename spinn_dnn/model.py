@@ -80,15 +80,14 @@ class SpiNNakerModel:
         """(outputs, per-sample losses or None) of the current weights, on an inference machine."""
         import time
 
-        from spinn_dnn.emulator.predict import predict
-        from spinn_dnn.trainer import RunStats
+        from spinn_dnn.emulator.session import MachineSession
+        from spinn_dnn.trainer import session_stats
 
         t0 = time.perf_counter()
-        got = predict(self.plan, self.toolchain, x, labels, weights=self._weights)
-        self.last_predict = RunStats(modeled_seconds=got.modeled_seconds,
-                                     wall_seconds=time.perf_counter() - t0, samples=len(x),
-                                     packets_delivered=sum(r.deliveries for r in got.runs))
-        return got.predictions, got.losses
+        session = MachineSession(self.plan, self.toolchain, None, self._weights)
+        got = session.feed(x, np.zeros(len(x), np.uint32) if labels is None else labels)
+        self.last_predict = session_stats(session, self.boards, time.perf_counter() - t0, len(x))
+        return got.outputs, (got.losses if labels is not None and len(session.outputs) == 1 else None)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The model's outputs for x with the current weights (float32), computed on the emulated machine."""

@@ -165,7 +165,10 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
             candidates = [1]
         else:
             top = next_pow2(layer.n_atoms)
-            if max_atoms_per_core:
+            # a softmax output stays on one tile where it fits: the core programs do not yet
+            # normalise across tiles (the softmax partition)
+            whole_softmax = layer.activation == "softmax" and layer.index == len(layers) - 1
+            if max_atoms_per_core and not whole_softmax:
                 top = min(top, 1 << (max(1, max_atoms_per_core).bit_length() - 1))
             candidates = [top >> k for k in range(top.bit_length())]
         chosen = None

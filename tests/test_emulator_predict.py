@@ -122,8 +122,9 @@ def test_samples_overlap_in_the_pipeline_and_too_fast_a_pace_is_caught(small):
     assert run.cycles < (len(x) + 3) * period * 200
     # a pace faster than the slowest tile: a tile finds a source more samples ahead than it has
     # input slots, and the run stops saying so instead of mixing samples up
+    many = np.random.default_rng(3).normal(0, 1, (8 * sm.plan.in_flight, 40)).astype(np.float32)
     with pytest.raises(EmulatorError, match="ahead"):
-        predict(sm.plan, sm.toolchain, x, period_us=max(1, period // 4))
+        predict(sm.plan, sm.toolchain, many, period_us=max(1, period // 4))
 
 
 def test_more_samples_than_sdram_holds_go_in_several_loads(small):

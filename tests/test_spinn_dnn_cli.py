@@ -45,12 +45,24 @@ def test_bad_engine_options_name_key_and_allowed_values(options, words):
         assert word in str(err.value)
 
 
-def test_good_engine_options_and_the_engine_still_refuses_to_train():
+def test_hardware_execution_with_no_machine_answering_fails_naming_it(tmp_path):
+    import keras
+
+    from spinn_dnn.errors import MachineUnavailableError
+
     opts = SpinnakerEngine.validate_options(
-        {"execution": "hardware", "machine": {"spalloc": "http://s", "boards": 4}})
+        {"execution": "hardware", "machine": {"spalloc": "http://127.0.0.1:1/", "boards": 4}})
     assert opts["policy"] == "auto" and opts["machine"]["boards"] == 4
-    with pytest.raises(EngineUnavailableError, match="not built"):
-        SpinnakerEngine(opts)
+    engine = SpinnakerEngine(opts)  # loopback only: no test sends traffic beyond this machine
+    assert engine.clock.kind == "modeled"
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    recipe = {"optimizer": {"name": "sgd", "learning_rate": 0.1}, "batch_size": 8}
+    with pytest.raises((MachineUnavailableError, EngineUnavailableError), match="127.0.0.1"):
+        engine.session(model, recipe)
+    with pytest.raises(EngineUnavailableError, match="adam"):
+        SpinnakerEngine(SpinnakerEngine.validate_options({})).session(
+            model, {"optimizer": {"name": "adam", "learning_rate": 0.1}, "batch_size": 8})
 
 
 def test_bad_option_through_load_config_is_a_config_error():

@@ -182,7 +182,9 @@ class EmulatedMachine:
                 raise self._drop_error(drop, result.error or "")
             raise EmulatorError(f"the emulated machine stopped: {result.error}")
         if exit_codes is not None:
-            for where, c in result.cores.items():
+            # a core that refused to run makes others wait and overrun: report the refusal first
+            exited = sorted(result.cores.items(), key=lambda item: (item[1]["exit_code"] == 4, item[0]))
+            for where, c in exited:
                 if c["exited"] and c["exit_code"]:
                     why = exit_codes.get(c["exit_code"], "no meaning recorded for this code")
                     raise EmulatorError(f"{self.labels[where]} at {where} stopped with code "

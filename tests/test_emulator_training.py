@@ -1,0 +1,167 @@
+"""Training on the emulated machine against Keras's own training of the same model.
+
+The C programs compute the backward pass, the gradient sums and the SGD
+update; Keras (TensorFlow) computes the same 50 minibatch steps from the same
+initial weights.  Every weight must agree within 1e-4 relative, and the
+predictions within 1e-5 absolute.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import spinn_dnn
+from spinn_dnn import UnsupportedModelError
+
+STEPS, BATCH = 50, 32
+
+
+def _mlp(activations: tuple[str, ...], n_in: int = 20, widths: tuple[int, ...] = (16, 12, 10),
+         n_out: int = 5, out_activation: str = "softmax", seed: int = 3) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((n_in,))
+    h = inputs
+    for width, act in zip(widths, activations, strict=True):
+        h = keras.layers.Dense(width, activation=act)(h)
+    model = keras.Model(inputs, keras.layers.Dense(n_out, activation=out_activation)(h))
+    rng = np.random.default_rng(seed)
+    for layer in model.layers[1:]:  # biases away from zero, so a bias gradient lost would show
+        w, b = layer.get_weights()
+        layer.set_weights([w, rng.normal(0, 0.2, b.shape).astype(np.float32)])
+    return model
+
+
+def _data(n_in: int, n_out: int, n: int = STEPS * BATCH, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, 1, (n, n_in)).astype(np.float32), rng.integers(0, n_out, n)
+
+
+def _train_both(model, optimizer, loss, x, y, tmp_path, targets=None, **map_kwargs):
+    model.compile(optimizer=optimizer(), loss=loss)
+    reference = keras.models.clone_model(model)
+    reference.set_weights(model.get_weights())
+    reference.compile(optimizer=optimizer(), loss=loss)
+    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path,
+                              **map_kwargs)
+    t = y if targets is None else targets
+    history = sm.fit(x, t, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    reference.fit(x, t, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    return sm, reference, history
+
+
+def _assert_weights_close(sm, reference, initial):
+    for got, want, start in zip(sm.get_weights(), reference.get_weights(), initial, strict=True):
+        assert not np.allclose(want, start), "Keras did not move this weight: the test would prove nothing"
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("activations", [("tanh", "sigmoid", "relu"), ("relu", "relu", "linear")])
+def test_three_hidden_layers_50_momentum_steps_match_keras(activations, tmp_path):
+    model = _mlp(activations)
+    initial = [w.copy() for w in model.get_weights()]
+    x, y = _data(20, 5)
+    sm, reference, history = _train_both(model, lambda: keras.optimizers.SGD(0.05, momentum=0.9),
+                                         "sparse_categorical_crossentropy", x, y, tmp_path,
+                                         max_atoms_per_core=8)
+    assert max(len(v.tiles) for v in sm.plan.vertices) >= 2  # layers split over tiles
+    _assert_weights_close(sm, reference, initial)
+    probe = _data(20, 5, 64, seed=9)[0]
+    np.testing.assert_allclose(sm.predict(probe), reference.predict(probe, verbose=0), rtol=0, atol=1e-5)
+    assert history.history["loss"][0] > 0
+
+
+def test_plain_sgd_nesterov_and_one_hot_categorical_targets_match_keras(tmp_path):
+    model = _mlp(("sigmoid",), widths=(12,))
+    initial = [w.copy() for w in model.get_weights()]
+    x, y = _data(20, 5)
+    one_hot = np.eye(5, dtype=np.float32)[y]
+    sm, reference, _ = _train_both(model, lambda: keras.optimizers.SGD(0.1, momentum=0.5, nesterov=True),
+                                   "categorical_crossentropy", x, y, tmp_path / "n", targets=one_hot)
+    _assert_weights_close(sm, reference, initial)
+    model = _mlp(("tanh",), widths=(12,), seed=4)
+    initial = [w.copy() for w in model.get_weights()]
+    sm, reference, _ = _train_both(model, lambda: keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy",
+                                   x, y, tmp_path / "p")
+    _assert_weights_close(sm, reference, initial)
+
+
+@pytest.mark.parametrize("out_activation", ["sigmoid", "softmax"])
+def test_mean_squared_error_against_one_hot_matches_keras(out_activation, tmp_path):
+    model = _mlp(("relu",), widths=(12,), out_activation=out_activation, seed=5)
+    initial = [w.copy() for w in model.get_weights()]
+    x, y = _data(20, 5)
+    one_hot = np.eye(5, dtype=np.float32)[y]
+    sm, reference, _ = _train_both(model, lambda: keras.optimizers.SGD(0.5, momentum=0.9), "mse", x, y,
+                                   tmp_path, targets=one_hot)
+    _assert_weights_close(sm, reference, initial)
+
+
+def test_short_last_batch_and_epochs_continue_like_keras(tmp_path):
+    model = _mlp(("tanh",), widths=(12,), seed=6)
+    initial = [w.copy() for w in model.get_weights()]
+    x, y = _data(20, 5, n=300)  # 9 full batches and one of 12, twice
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy")
+    reference = keras.models.clone_model(model)
+    reference.set_weights(model.get_weights())
+    reference.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy")
+    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path)
+    sm.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0)
+    reference.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0)
+    _assert_weights_close(sm, reference, initial)
+
+
+def test_same_seed_gives_the_same_bits_and_write_back_fills_keras(tmp_path):
+    x, y = _data(20, 5, n=256)
+    results = []
+    for run in range(2):
+        model = _mlp(("tanh", "sigmoid"), widths=(16, 8), seed=7)
+        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy")
+        sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path / str(run),
+                                  max_atoms_per_core=4)
+        sm.fit(x, y, batch_size=BATCH, epochs=2, seed=11, verbose=0)
+        sm.write_back(model)
+        results.append((sm.get_weights(), model.get_weights(), sm.last_run))
+    for a, b in zip(results[0][0], results[1][0], strict=True):
+        assert a.tobytes() == b.tobytes()
+    for mine, kept in zip(results[0][0], results[0][1], strict=True):
+        assert mine.tobytes() == kept.tobytes()
+    stats = results[0][2]
+    assert stats.clock == "modeled" and stats.modeled_seconds > 0 and stats.packets_dropped == 0
+    assert stats.samples == 512 and stats.packets_delivered > 0
+    assert results[0][2].modeled_seconds == results[1][2].modeled_seconds
+
+
+def test_one_call_fit_trains_and_writes_back(tmp_path):
+    model = _mlp(("relu",), widths=(12,), seed=8)
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
+    before = [w.copy() for w in model.get_weights()]
+    x, y = _data(20, 5, n=128)
+    history = spinn_dnn.fit(model, x, y, batch_size=BATCH, epochs=1, verbose=0, validation_data=(x, y))
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert not all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+
+
+@pytest.mark.parametrize("compile_kwargs, message", [
+    ({"optimizer": "adam", "loss": "sparse_categorical_crossentropy"}, "optimizer Adam is not supported"),
+    ({"optimizer": "sgd", "loss": "binary_crossentropy"}, "loss 'binary_crossentropy' is not supported"),
+    ({"optimizer": "sgd", "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)},
+     "from_logits=True"),
+])
+def test_unsupported_optimizer_or_loss_is_named(compile_kwargs, message, tmp_path):
+    model = _mlp(("relu",), widths=(8,))
+    model.compile(**compile_kwargs)
+    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path)
+    x, y = _data(20, 5, n=32)
+    with pytest.raises(UnsupportedModelError, match=message):
+        sm.fit(x, y, verbose=0)
+
+
+def test_targets_that_are_not_classes_are_refused(tmp_path):
+    model = _mlp(("relu",), widths=(8,))
+    model.compile(optimizer="sgd", loss="mse")
+    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path)
+    x, _ = _data(20, 5, n=32)
+    with pytest.raises(UnsupportedModelError, match="one-hot"):
+        sm.fit(x, np.full((32, 5), 0.2, np.float32), verbose=0)
