@@ -37,7 +37,7 @@ class SpiNNakerModel:
         self._trainer: Any = None
 
     def region(self, vertex: str, tile: int, name: str) -> bytes:
-        """A tile's region: WEIGHTS as trained so far, the rest as the toolchain's data specification holds it."""
+        """A tile's region: WEIGHTS as trained so far, the rest as the toolchain's data spec holds it."""
         if name == "WEIGHTS" and self._weights is not None:
             return self._weights[(vertex, tile)]
         return self.toolchain.regions[(vertex, tile)].get(regions.REGIONS.index(name), b"")

@@ -16,6 +16,7 @@ import spinn_dnn
 from spinn_dnn import UnsupportedModelError
 
 STEPS, BATCH = 50, 32
+SCE = "sparse_categorical_crossentropy"
 
 
 def _mlp(activations: tuple[str, ...], n_in: int = 20, widths: tuple[int, ...] = (16, 12, 10),
@@ -63,7 +64,7 @@ def test_three_hidden_layers_50_momentum_steps_match_keras(activations, tmp_path
     initial = [w.copy() for w in model.get_weights()]
     x, y = _data(20, 5)
     sm, reference, history = _train_both(model, lambda: keras.optimizers.SGD(0.05, momentum=0.9),
-                                         "sparse_categorical_crossentropy", x, y, tmp_path,
+                                         SCE, x, y, tmp_path,
                                          max_atoms_per_core=8)
     assert max(len(v.tiles) for v in sm.plan.vertices) >= 2  # layers split over tiles
     _assert_weights_close(sm, reference, initial)
@@ -82,7 +83,7 @@ def test_plain_sgd_nesterov_and_one_hot_categorical_targets_match_keras(tmp_path
     _assert_weights_close(sm, reference, initial)
     model = _mlp(("tanh",), widths=(12,), seed=4)
     initial = [w.copy() for w in model.get_weights()]
-    sm, reference, _ = _train_both(model, lambda: keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy",
+    sm, reference, _ = _train_both(model, lambda: keras.optimizers.SGD(0.1), SCE,
                                    x, y, tmp_path / "p")
     _assert_weights_close(sm, reference, initial)
 
@@ -102,10 +103,10 @@ def test_short_last_batch_and_epochs_continue_like_keras(tmp_path):
     model = _mlp(("tanh",), widths=(12,), seed=6)
     initial = [w.copy() for w in model.get_weights()]
     x, y = _data(20, 5, n=300)  # 9 full batches and one of 12, twice
-    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss=SCE)
     reference = keras.models.clone_model(model)
     reference.set_weights(model.get_weights())
-    reference.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy")
+    reference.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss=SCE)
     sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path)
     sm.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0)
     reference.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0)
@@ -117,9 +118,9 @@ def test_same_seed_gives_the_same_bits_and_write_back_fills_keras(tmp_path):
     results = []
     for run in range(2):
         model = _mlp(("tanh", "sigmoid"), widths=(16, 8), seed=7)
-        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy")
-        sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path / str(run),
-                                  max_atoms_per_core=4)
+        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss=SCE)
+        sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1),
+                                  run_dir=tmp_path / str(run), max_atoms_per_core=4)
         sm.fit(x, y, batch_size=BATCH, epochs=2, seed=11, verbose=0)
         sm.write_back(model)
         results.append((sm.get_weights(), model.get_weights(), sm.last_run))
@@ -135,7 +136,7 @@ def test_same_seed_gives_the_same_bits_and_write_back_fills_keras(tmp_path):
 
 def test_one_call_fit_trains_and_writes_back(tmp_path):
     model = _mlp(("relu",), widths=(12,), seed=8)
-    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss=SCE)
     before = [w.copy() for w in model.get_weights()]
     x, y = _data(20, 5, n=128)
     history = spinn_dnn.fit(model, x, y, batch_size=BATCH, epochs=1, verbose=0, validation_data=(x, y))
@@ -144,7 +145,7 @@ def test_one_call_fit_trains_and_writes_back(tmp_path):
 
 
 @pytest.mark.parametrize("compile_kwargs, message", [
-    ({"optimizer": "adam", "loss": "sparse_categorical_crossentropy"}, "optimizer Adam is not supported"),
+    ({"optimizer": "adam", "loss": SCE}, "optimizer Adam is not supported"),
     ({"optimizer": "sgd", "loss": "binary_crossentropy"}, "loss 'binary_crossentropy' is not supported"),
     ({"optimizer": "sgd", "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)},
      "from_logits=True"),

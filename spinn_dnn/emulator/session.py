@@ -98,7 +98,7 @@ def tick_us(plan, training: bool = False, safety: float = 1.1) -> int:  # noqa: 
 
 
 def batch_gap_ticks(plan, period_us: int) -> int:  # noqa: ANN001
-    """Ticks the input tiles wait after a batch: the last sample's way back through the layers, and the update."""
+    """Ticks the input tiles wait after a batch: the last sample's way back, then the weight update."""
     _, update = _stage_cycles(plan, True)
     depth = len(plan.layers)
     return 2 * depth + int(math.ceil(update / (_module().CLOCK_HZ / 1e6) / period_us)) + 1
@@ -175,7 +175,8 @@ class MachineSession:
             runs.append(self._run_chunk(x[chunk], labels[chunk], outs[chunk], losses[chunk]))
         return FeedResult(outs, losses, runs)
 
-    def _run_chunk(self, x: np.ndarray, labels: np.ndarray, outs: np.ndarray, losses: np.ndarray) -> RunResult:
+    def _run_chunk(self, x: np.ndarray, labels: np.ndarray, outs: np.ndarray,
+                   losses: np.ndarray) -> RunResult:
         n = len(x)
         for t in self.inputs:
             blob = struct.pack("<IIII", n, self.period_us, self.gap_ticks, 0)
@@ -204,8 +205,9 @@ class MachineSession:
             base = self._results_offset(t)
             n_done, n_rows, record = struct.unpack_from("<III", blob, base)
             if n_done != self.samples_fed:
+                why = result.error or "no error"
                 raise EmulatorError(f"tile {t.label} produced {n_done - first} of {n} results (run "
-                                    f"{result.status} at cycle {result.cycles}; {result.error or 'no error'})")
+                                    f"{result.status} at cycle {result.cycles}; {why})")
             slots = memory.SAMPLES_PER_LOAD
             ring = np.frombuffer(blob, dtype="<f4", count=slots * record,
                                  offset=base + 4 * RESULT_HEADER_WORDS).reshape(slots, record)
@@ -227,7 +229,7 @@ class MachineSession:
         self._pending_momentum = None
 
     def weights(self) -> dict[tuple[str, int], bytes]:
-        """Every tile's WEIGHTS region as its SDRAM holds it now (the tiles copy W there after each update)."""
+        """Every tile's WEIGHTS region as SDRAM holds it now (tiles copy W there after each update)."""
         return {ref: self.em.read_region(where, WEIGHTS) for ref, where in self.where.items()}
 
     def momentum(self) -> dict[tuple[str, int], bytes]:
