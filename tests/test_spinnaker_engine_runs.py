@@ -1,0 +1,37 @@
+"""`run-benchmark` with the spinnaker engine: a small MNIST net trained on the emulated machine.
+
+The run's clock is the emulator's modeled clock; the log must pass MLCommons'
+checker, and the summary must keep the modeled time, the host's wall time,
+the machine's counters and the modeled energy apart and labelled.
+"""
+
+from __future__ import annotations
+
+import json
+
+from harness import cli
+from harness.compliance import check_log
+from tests.conftest import write_config
+
+ENGINE = {"name": "spinnaker", "options": {"execution": "emulator", "machine": {"boards": 1}}}
+
+
+def test_tiny_mnist_trains_to_target_on_emulated_spinnaker(tmp_path, tiny_registry):
+    out = tmp_path / "results"
+    cfg = write_config(tmp_path / "tiny.yaml", "tiny_easy", out, engine=ENGINE, energy={"meter": "none"})
+    assert cli.main([str(cfg)]) == 0
+    bdir = out / "test-host" / "tiny_easy"
+    summary = json.loads((bdir / "run_0.json").read_text())
+    assert summary["status"] == "success" and summary["final_accuracy"] >= 0.5
+    assert summary["clock"] == "modeled" and summary["engine"]["engine"] == "spinnaker"
+    assert summary["compliance"]["passed"], summary["compliance"]["messages"]
+    assert check_log(bdir / "result_0.txt", bdir / "compliance_rules.yaml").passed
+    spin = summary["spinnaker"]
+    assert spin["cores"] > 3 and spin["packets_dropped"] == 0 and spin["packets_per_sample"] > 784
+    # the modeled time to train covers the training machine and the evaluations, and no more
+    stats = summary["engine_stats"][0]
+    assert summary["time_to_train_s"] <= stats["modeled_seconds"] + stats["eval_modeled_seconds"] + 1e-9
+    assert summary["time_to_train_s"] >= stats["modeled_seconds"]
+    assert summary["host_wall_s"] > 0
+    assert summary["energy"]["kind"] == "modeled" and summary["energy"]["joules"] > 0
+    assert "modeled" in summary["energy"]["source"]
