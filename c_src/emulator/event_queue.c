@@ -1,4 +1,6 @@
-// Binary min-heap of events keyed by (time, seq).
+// 4-ary min-heap of events keyed by (time, seq): half the depth of a binary heap, and a
+// node's children share cache lines.  (time, seq) is a total order, so the order events
+// come out in does not depend on the heap's shape.
 #include "event_queue.h"
 
 #include <stdlib.h>
@@ -31,7 +33,7 @@ int emu_eq_push(emu_event_queue_t *q, uint64_t time, uint32_t kind, uint32_t a, 
     emu_event_t ev = {time, q->next_seq++, kind, a, b, c, d};
     uint64_t i = q->n++;
     while (i > 0) {  // sift up
-        uint64_t parent = (i - 1) / 2;
+        uint64_t parent = (i - 1) / 4;
         if (!earlier(&ev, &q->heap[parent])) {
             break;
         }
@@ -50,12 +52,16 @@ int emu_eq_pop(emu_event_queue_t *q, emu_event_t *out) {
     emu_event_t last = q->heap[--q->n];
     uint64_t i = 0;
     for (;;) {  // sift down
-        uint64_t child = 2 * i + 1;
-        if (child >= q->n) {
+        uint64_t first = 4 * i + 1;
+        if (first >= q->n) {
             break;
         }
-        if (child + 1 < q->n && earlier(&q->heap[child + 1], &q->heap[child])) {
-            child++;
+        uint64_t end = first + 4 < q->n ? first + 4 : q->n;
+        uint64_t child = first;
+        for (uint64_t c = first + 1; c < end; c++) {
+            if (earlier(&q->heap[c], &q->heap[child])) {
+                child = c;
+            }
         }
         if (!earlier(&q->heap[child], &last)) {
             break;

@@ -12,8 +12,10 @@ void emu_ks_free(emu_keystats_t *ks) {
     emu_ks_init(ks);
 }
 
+// Knuth's multiplicative hash, taking the product's top bits (cap is a power of two):
+// the low bits would send keys that differ only above them (partition bases) to one slot.
 static uint32_t slot_of(uint32_t key, uint32_t cap) {
-    return (key * 2654435761u) & (cap - 1);  // Knuth's multiplicative hash; cap is a power of two
+    return (uint32_t) ((key * 2654435761u) >> (32 - __builtin_ctz(cap)));
 }
 
 static int grow(emu_keystats_t *ks) {
