@@ -1,16 +1,15 @@
 """The per-tile memory model: what each core's program holds while it trains, in bytes.
 
 Values are float32.  A tile's program keeps in DTCM (64 KiB, single-cycle)
-everything it touches for every packet it receives: its weights (a forward
-packet x_k multiplies column k of W; a backward pass reads W again), the
-running sums of every sample in flight, and its key table.  What it touches
-once per sample or once per batch lives in the chip's SDRAM (shared by the
-chip's cores, reached by DMA): momentum, gradient accumulators, the inputs and
-pre-activations kept for the backward pass, and the loaded image itself
-(parameters, keys, weights; the program copies the weights into DTCM at start).
+everything it touches for every sample: its weights (W x forward, W^T dz
+backward), the gradient sums (dz x^T every sample), the inputs and outputs of
+every sample in flight until its backward pass, the error buffers, and its key
+table.  What it touches once per batch (the momentum) and the loaded image
+live in the chip's SDRAM.  The dense entries are what c_src/programs/dense.c
+allocates; conv, pool, block and accumulator entries are estimates for
+programs not written yet.
 
-Fixed costs that depend on the C programs (stack, globals, code size) are
-estimates here, marked as such, until c_src/ exists to measure them.
+Fixed costs (stack, globals) are estimates, marked as such.
 """
 
 from __future__ import annotations

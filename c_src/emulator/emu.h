@@ -133,6 +133,7 @@ typedef struct emu_machine {
     uint64_t drop_time;
     emu_keystats_t router_drops;  // per key, packets the routers dropped
     uint64_t deliveries, events_processed;
+    uint64_t events_by_kind[EV_KINDS];  // where the event count goes (benchmarks/emulator_throughput.py)
 } emu_machine_t;
 
 // machine.c

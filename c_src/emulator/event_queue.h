@@ -13,7 +13,8 @@ enum emu_event_kind {
     EV_WAKE,     // a: core: its interrupt level or running task has finished
     EV_TIMER,    // a: core, b: timer generation (a reprogrammed timer cancels older ticks)
     EV_DMA_DONE, // a: core
-    EV_USER      // a: core, b, c: the arguments of spin1_trigger_user_event
+    EV_USER,     // a: core, b, c: the arguments of spin1_trigger_user_event
+    EV_KINDS
 };
 
 typedef struct {

@@ -286,6 +286,9 @@ int emu_run(emu_machine_t *m, uint64_t max_cycles) {
         purged = 0;
         m->now = ev.time;
         m->events_processed++;
+        if (ev.kind < EV_KINDS) {
+            m->events_by_kind[ev.kind]++;
+        }
         dispatch(m, &ev);
     }
     return -1;
