@@ -32,7 +32,8 @@ class SpiNNakerModel:
         self.mapping = mapping
         self.keras_model = keras_model
         self.boards = boards
-        self.last_run: Any = None  # RunStats of the last fit or predict (spinn_dnn.trainer)
+        self.last_run: Any = None  # RunStats of the last fit (spinn_dnn.trainer)
+        self.last_predict: Any = None  # RunStats of the last predict
         self._weights: dict[tuple[str, int], bytes] | None = None  # trained WEIGHTS regions
         self._trainer: Any = None
 

@@ -166,3 +166,20 @@ def test_targets_that_are_not_classes_are_refused(tmp_path):
     x, _ = _data(20, 5, n=32)
     with pytest.raises(UnsupportedModelError, match="one-hot"):
         sm.fit(x, np.full((32, 5), 0.2, np.float32), verbose=0)
+
+
+def test_a_new_batch_size_keeps_weights_and_momentum_like_keras(tmp_path):
+    # a second fit with another batch size builds a new training machine: the weights and the
+    # SGD momentum must carry over into it, as Keras keeps its optimizer state between fits
+    model = _mlp(("tanh",), widths=(12,), seed=9)
+    initial = [w.copy() for w in model.get_weights()]
+    x, y = _data(20, 5, n=256)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss=SCE)
+    reference = keras.models.clone_model(model)
+    reference.set_weights(model.get_weights())
+    reference.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss=SCE)
+    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path)
+    for batch in (32, 16):
+        sm.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+        reference.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+    _assert_weights_close(sm, reference, initial)

@@ -92,30 +92,8 @@ SPINN_STATE_DECLARE(dense_state_t);
 
 static void pump(uint unused0, uint unused1);
 
-// Samples per epoch and batch size give every sample's batch and that batch's size
-// (the last batch of an epoch may be short, as in Keras).
 static uint batch_of(uint sample) {
-    uint n = S->opt->epoch_samples, b = S->opt->batch_size;
-    if (!n) {
-        return sample / b;
-    }
-    uint per_epoch = (n + b - 1) / b;
-    return (sample / n) * per_epoch + (sample % n) / b;
-}
-
-static uint batch_size_of(uint sample) {
-    uint n = S->opt->epoch_samples, b = S->opt->batch_size;
-    if (!n) {
-        return b;
-    }
-    uint start = ((sample % n) / b) * b;
-    return n - start < b ? n - start : b;
-}
-
-static uint last_of_batch(uint sample) {
-    uint n = S->opt->epoch_samples, b = S->opt->batch_size;
-    uint i = n ? sample % n : sample;
-    return (i + 1) % b == 0 || (n && i + 1 == n);
+    return tile_batch_of(S->opt->epoch_samples, S->opt->batch_size, sample);
 }
 
 static float *results(void) {
@@ -136,7 +114,8 @@ static void loss_and_delta(float *y, float *dz, uint sample) {
     const params_t *p = S->r.params;
     uint label = S->label[sample % LABEL_RING];
     uint n_out = p->n_layer_atoms;
-    float scale = S->training ? 1.0f / (float) batch_size_of(sample) : 0.0f;
+    uint batch = S->training ? tile_batch_size_of(S->opt->epoch_samples, S->opt->batch_size, sample) : 0;
+    float scale = batch ? 1.0f / (float) batch : 0.0f;
     if (S->opt->loss == LOSS_SCE) {
         // softmax output, one tile: Keras differentiates its logits, dL/dz = (p - onehot) / batch
         uint at = label - S->atom_lo;
@@ -266,7 +245,7 @@ static void backward(uint slot, uint sample) {
     }
     SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->row_length);
     S->bwd_done++;
-    if (last_of_batch(sample)) {
+    if (tile_ends_batch(S->opt->epoch_samples, S->opt->batch_size, sample)) {
         update();
     }
     spin1_schedule_callback(pump, 0, 0, 1);

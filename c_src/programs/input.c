@@ -38,15 +38,6 @@ typedef struct {
 SPINN_STATE_DECLARE(input_state_t);
 #define S SPINN_STATE(input_state_t)
 
-static uint ends_batch(uint sample) {
-    uint n = S->opt->epoch_samples, b = S->opt->batch_size;
-    if (!b) {
-        return FALSE;
-    }
-    uint i = n ? sample % n : sample;
-    return (i + 1) % b == 0 || (n && i + 1 == n);
-}
-
 static void send_sample(uint sample, uint unused) {
     (void) unused;
     const uint32_t *work = S->r.work;
@@ -55,7 +46,7 @@ static void send_sample(uint sample, uint unused) {
         spin1_send_mc_packet(S->label->key, labels[sample], WITH_PAYLOAD);
     }
     tile_send_paced(S->fwd, S->x, S->n_atoms, S->r.params->tile_index, S->r.params->n_tiles);
-    if (ends_batch(S->sent)) {
+    if (S->opt->batch_size && tile_ends_batch(S->opt->epoch_samples, S->opt->batch_size, S->sent)) {
         S->gap_left = work[2];
     }
     S->sent++;

@@ -65,6 +65,28 @@ static inline float bits_float(uint u) {
     return v.f;
 }
 
+// Minibatches by sample number (samples count from the start of the run, across
+// epochs): with n samples per epoch (0: unknown, every batch is full) and batch
+// size b > 0, which batch a sample is in, that batch's size (an epoch's last
+// batch may be short, as in Keras), and whether the sample ends its batch.
+// The input tile and every dense tile must agree on these, so they live here.
+static inline uint tile_batch_of(uint n, uint b, uint sample) {
+    return n ? (sample / n) * ((n + b - 1) / b) + (sample % n) / b : sample / b;
+}
+
+static inline uint tile_batch_size_of(uint n, uint b, uint sample) {
+    if (!n) {
+        return b;
+    }
+    uint start = ((sample % n) / b) * b;
+    return n - start < b ? n - start : b;
+}
+
+static inline uint tile_ends_batch(uint n, uint b, uint sample) {
+    uint i = n ? sample % n : sample;
+    return (i + 1) % b == 0 || (n && i + 1 == n);
+}
+
 // Sends values[0..n) on keys entry->key + i, paced (see SEND_GAP_US).
 static inline void tile_send_paced(const key_entry_t *entry, const float *values, uint n, uint tile_index,
                                    uint n_tiles) {

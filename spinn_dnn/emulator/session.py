@@ -159,8 +159,10 @@ class MachineSession:
         return (size - 4 * INPUT_HEADER_WORDS) // per
 
     def _results_offset(self, tile) -> int:  # noqa: ANN001
-        ids, rows = regions_mod.decode_weights(self.toolchain.regions[(tile.vertex, tile.index)][WEIGHTS])
-        return rows.size * 4  # the momentum comes first in WORK
+        """Bytes of the dense tile's momentum, which comes first in its WORK region (dense.c)."""
+        image = self.toolchain.regions[(tile.vertex, tile.index)][WEIGHTS]
+        n_rows, row_length = struct.unpack_from("<II", image)
+        return n_rows * row_length * 4
 
     # -- running -----------------------------------------------------------------------------
     def feed(self, x: np.ndarray, labels: np.ndarray) -> FeedResult:
