@@ -34,6 +34,9 @@ def run_benchmark(config: BenchmarkConfig, out: TextIO | None = None) -> Benchma
     out = out or sys.stdout
     workload = workloads.get(config.benchmark, config.workload_options)
     engine = engines.lookup(config.engine)(config.engine_options)
+    check_recipe = getattr(engine, "check_recipe", None)  # engines that cannot train every recipe
+    if check_recipe is not None:
+        check_recipe(config.recipe, workload)
     meter = open_meter(config.energy_meter, engine.energy_device())
     data = workload.load_data(config.data_dir)
 

@@ -117,6 +117,10 @@ class SpinnakerEngine:
     def energy_device(self) -> str:
         return "spinnaker"
 
+    def check_recipe(self, recipe: dict[str, Any], workload: Any) -> None:
+        """Refuse, before any run starts, a recipe or workload the core programs cannot train."""
+        _check_recipe(recipe, getattr(workload, "loss", None))
+
     def session(self, model: Any, recipe: dict[str, Any], loss: Any = None,
                 step_schedule: Any = None) -> SpinnakerSession:
         if step_schedule is not None:
@@ -141,18 +145,30 @@ class ModeledClock:
         self._seconds += seconds
 
 
-def _compile(model: Any, recipe: dict[str, Any], loss: Any) -> None:
-    import keras
+def _check_recipe(recipe: dict[str, Any], loss: Any) -> None:
+    """What the core programs cannot train, refused before anything runs (exit 2 from run-benchmark)."""
+    from harness.schedule import is_per_step
 
     opt = recipe["optimizer"]
     if opt["name"] != "sgd" or opt.get("weight_decay"):
         raise EngineUnavailableError(f"engine 'spinnaker': recipe.optimizer {opt['name']!r}"
                                      f"{' with weight_decay' if opt.get('weight_decay') else ''} is not "
                                      "supported; allowed: sgd (momentum, nesterov) without weight decay")
+    if "schedule" in recipe and is_per_step(recipe):
+        raise EngineUnavailableError(f"engine 'spinnaker': recipe.schedule {recipe['schedule']['kind']!r} "
+                                     "is per step; the host sets the rate between epochs, so allowed: "
+                                     "per-epoch schedules (constant, step, cosine)")
     if loss is not None and (loss.name != "sparse_categorical_crossentropy" or loss.label_smoothing):
-        raise EngineUnavailableError(f"engine 'spinnaker': loss {loss.name!r} with label smoothing "
-                                     f"{loss.label_smoothing} is not supported; allowed: "
+        raise EngineUnavailableError(f"engine 'spinnaker': the workload's loss {loss.name!r} (label "
+                                     f"smoothing {loss.label_smoothing}) is not supported; allowed: "
                                      "sparse_categorical_crossentropy without smoothing")
+
+
+def _compile(model: Any, recipe: dict[str, Any], loss: Any) -> None:
+    import keras
+
+    _check_recipe(recipe, loss)
+    opt = recipe["optimizer"]
     model.compile(optimizer=keras.optimizers.SGD(opt["learning_rate"], momentum=opt.get("momentum", 0.0),
                                                  nesterov=opt.get("nesterov", False)),
                   loss="sparse_categorical_crossentropy")

@@ -35,3 +35,15 @@ def test_tiny_mnist_trains_to_target_on_emulated_spinnaker(tmp_path, tiny_regist
     assert summary["host_wall_s"] > 0
     assert summary["energy"]["kind"] == "modeled" and summary["energy"]["joules"] > 0
     assert "modeled" in summary["energy"]["source"]
+
+
+def test_a_recipe_the_engine_cannot_train_is_bad_input_exit_2(tmp_path, tiny_registry, capsys):
+    out = tmp_path / "results"
+    recipe = {"optimizer": {"name": "adam", "learning_rate": 0.01}, "schedule": {"kind": "constant"},
+              "warmup_epochs": 0, "batch_size": 64, "max_epochs": 1, "eval_every": 1, "eval_offset": 0}
+    cfg = write_config(tmp_path / "adam.yaml", "tiny_easy", out, engine=ENGINE, energy={"meter": "none"},
+                       recipe=recipe)
+    assert cli.main([str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "recipe.optimizer 'adam'" in err and "allowed: sgd" in err
+    assert not out.exists()  # nothing written
