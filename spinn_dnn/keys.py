@@ -5,7 +5,9 @@ is a power of two covering the largest tile.  For the forward partition B is
 the vertex's atoms per tile, so `key - base` is the atom's index in the layer:
 a receiving core finds the weight column of a packet by subtraction.  The
 keys are fixed on the application vertices (get_fixed_key_and_mask) and their
-machine vertices, so the toolchain routes exactly these.
+machine vertices, so the toolchain routes exactly these.  Errors have one
+partition per receiving tile (plan.Route), so a sending tile's error keys are
+one small block per partition, each routed to one tile only.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from spinn_dnn.plan import MASK32, Plan, Route, Tile, VertexPlan
 from spinn_dnn.tiling import next_pow2
 
 
-def _n_keys(pid: str, tile: Tile) -> int:
-    if pid == "fwd" or pid in ("partial", "delta"):
+def _n_keys(route: Route, tile: Tile) -> int:
+    if route.span is not None:  # errors: the atoms of the receiving tile
+        return route.span[1] - route.span[0]
+    if route.pid == "fwd" or route.pid in ("partial", "delta"):
         return tile.n_atoms
-    if pid == "bwd":
+    if route.pid == "bwd":
         return tile.in_hi - tile.in_lo
     return 1  # label, softmax
 
@@ -26,23 +30,23 @@ def allocate_keys(plan: Plan) -> None:
     """Fill VertexPlan.app_keys and Tile.keys for every partition a tile sends in."""
     senders: dict[tuple[str, str], list[Route]] = {}
     for r in plan.routes:
-        senders.setdefault((r.src[0], r.pid), []).append(r)
+        senders.setdefault((r.src[0], r.partition), []).append(r)
     spaces = []
-    for (label, pid), routes in senders.items():
+    for (label, part), routes in senders.items():
         vertex = plan.vertex(label)
-        n_max = max(_n_keys(pid, vertex.tiles[r.src[1]]) for r in routes)
-        block = vertex.atoms_per_tile if pid == "fwd" else next_pow2(n_max)
+        n_max = max(_n_keys(r, vertex.tiles[r.src[1]]) for r in routes)
+        block = vertex.atoms_per_tile if part == "fwd" else next_pow2(n_max)
         size = block * next_pow2(len(vertex.tiles))
-        spaces.append((size, label, pid, block, routes))
+        spaces.append((size, label, part, block, routes))
     spaces.sort(key=lambda s: (-s[0], s[1], s[2]))
     base = 0
-    for size, label, pid, block, routes in spaces:
+    for size, label, part, block, routes in spaces:
         base = -(-base // size) * size
         if base + size > 1 << 32:
             raise ValueError("the key space of 32 bits is exhausted")
         vertex: VertexPlan = plan.vertex(label)
-        vertex.app_keys[pid] = (base, MASK32 & ~(size - 1))
+        vertex.app_keys[part] = (base, MASK32 & ~(size - 1))
         for r in routes:
             tile = vertex.tiles[r.src[1]]
-            tile.keys[pid] = (base + tile.index * block, MASK32 & ~(block - 1), _n_keys(pid, tile))
+            tile.keys[part] = (base + tile.index * block, MASK32 & ~(block - 1), _n_keys(r, tile))
         base += size

@@ -60,22 +60,22 @@ def _walk_tables(plan: Plan, result: ToolchainResult, raw: dict) -> WalkSummary:
     problems: list[str] = []
     for route in plan.routes:
         src = plan.tile(route.src)
-        key, _, n = src.keys[route.pid]
-        got = result.keys.get((route.src[0], route.src[1], route.pid))
+        key, _, n = src.keys[route.partition]
+        got = result.keys.get((route.src[0], route.src[1], route.partition))
         if got is None or got[0] != key:
-            problems.append(f"{src.label} {route.pid}: toolchain key {got} != plan key {key:#x}")
+            problems.append(f"{src.label} {route.partition}: toolchain key {got} != plan key {key:#x}")
             continue
         expected = {result.placements[d] for d in route.dst}
         reached = _walk_keys(np.arange(key, key + n, dtype=np.uint64), result.placements[route.src],
-                             tables, result.links, summary, problems, f"{src.label} {route.pid}")
+                             tables, result.links, summary, problems, f"{src.label} {route.partition}")
         summary.keys += n
         for core in expected | set(reached):
             hit = reached.get(core)
             n_hit = 0 if hit is None else int(hit.sum())
             if core in expected and n_hit != n:
-                problems.append(f"{src.label} {route.pid}: {n - n_hit} of {n} keys miss core {core}")
+                problems.append(f"{src.label} {route.partition}: {n - n_hit} of {n} keys miss core {core}")
             elif core not in expected and n_hit:
-                problems.append(f"{src.label} {route.pid}: {n_hit} keys reach core {core}, which does not "
+                problems.append(f"{src.label} {route.partition}: {n_hit} keys reach core {core}, which does not "
                                 f"need them")
             summary.deliveries += n_hit
         if len(problems) > 20:

@@ -46,7 +46,7 @@ class Tile:
     row_block: int = 0  # block/acc: which rows
     col_block: int = 0  # block: which input columns
     memory: list[MemoryItem] = field(default_factory=list)
-    keys: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # pid -> (key, mask, n_keys)
+    keys: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # partition -> (key, mask, n_keys)
 
     @property
     def n_atoms(self) -> int:
@@ -70,17 +70,31 @@ class VertexPlan:
     n_atoms: int
     atoms_per_tile: int
     tiles: list[Tile]
-    app_keys: dict[str, tuple[int, int]] = field(default_factory=dict)  # pid -> (base key, mask)
+    app_keys: dict[str, tuple[int, int]] = field(default_factory=dict)  # partition -> (base key, mask)
 
 
 @dataclass
 class Route:
-    """Packets of one source tile in one partition, and the tiles that must receive them."""
+    """Packets of one source tile in one partition, and the tiles that must receive them.
+
+    `pid` is the kind of traffic (one of PARTITIONS); `partition` is the
+    toolchain's partition id, the same as `pid` except for errors, which go in
+    one partition per receiving tile ("bwd.<tile>") so that each error packet is
+    delivered only to the tile that owns its atom, not to every tile of the
+    layer below.  `span` is then the atoms [lo, hi) of the layer below that the
+    partition's keys stand for.
+    """
 
     pid: str
     src: tuple[str, int]  # (vertex label, tile index)
     dst: list[tuple[str, int]]
     packets_per_sample: int  # packets the source sends per training sample
+    partition: str = ""
+    span: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.partition:
+            self.partition = self.pid
 
 
 @dataclass

@@ -22,7 +22,7 @@ import numpy as np
 
 from spinn_dnn import memory
 from spinn_dnn.layers import ACTIVATIONS, Layer
-from spinn_dnn.plan import PARTITIONS, Plan, Tile, VertexPlan
+from spinn_dnn.plan import PARTITIONS, Plan, Route, Tile, VertexPlan
 
 MAGIC = 0x5D1A0001  # "spinn_dnn" image, layout version 1
 REGIONS = ("PARAMS", "KEYS", "WEIGHTS", "OPTIMIZER", "WORK")
@@ -136,28 +136,35 @@ def params(plan: Plan, vertex: VertexPlan, tile: Tile, work_bytes: int) -> np.nd
     return _struct(PARAM_FIELDS, values)
 
 
-def _entry_offset(pid: str, src: Tile) -> int:
-    if pid == "bwd":
+def _entry_offset(route: Route, src: Tile) -> int:
+    if route.span is not None:
+        return route.span[0]
+    if route.pid == "bwd":
         return src.in_lo
-    if pid == "softmax":
+    if route.pid == "softmax":
         return src.index
-    if pid == "label":
+    if route.pid == "label":
         return 0
     return src.lo  # fwd, partial, delta
 
 
+def _entry(route: Route, src: Tile) -> dict:
+    k, m, n = src.keys[route.partition]
+    return {"partition": PARTITIONS.index(route.pid), "key": k, "mask": m, "offset": _entry_offset(route, src),
+            "count": n, "source_tile": src.index}
+
+
 def key_entries(plan: Plan, tile: Tile) -> tuple[list[dict], list[dict]]:
-    """(outgoing, incoming) key entries of a tile, from the plan's fixed keys."""
+    """(outgoing, incoming) key entries of a tile, from the plan's fixed keys.
+
+    Outgoing entries are grouped by partition kind and in atom order: a tile's
+    error entries (one per receiving tile) follow each other, as its program
+    expects (tile_out_count in c_src/programs/tile_common.h).
+    """
     ref = (tile.vertex, tile.index)
-    out = [{"partition": PARTITIONS.index(pid), "key": k, "mask": m, "offset": _entry_offset(pid, tile),
-            "count": n, "source_tile": tile.index} for pid, (k, m, n) in sorted(tile.keys.items())]
-    inc = []
-    for r in plan.routes:
-        if ref in r.dst:
-            src = plan.tile(r.src)
-            k, m, n = src.keys[r.pid]
-            inc.append({"partition": PARTITIONS.index(r.pid), "key": k, "mask": m,
-                        "offset": _entry_offset(r.pid, src), "count": n, "source_tile": src.index})
+    out = sorted((_entry(r, tile) for r in plan.routes if r.src == ref),
+                 key=lambda e: (e["partition"], e["offset"]))
+    inc = [_entry(r, plan.tile(r.src)) for r in plan.routes if ref in r.dst]
     return out, inc
 
 

@@ -208,10 +208,12 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan]) 
             if dst:
                 routes.append(Route("fwd", (src_v.label, s.index), dst, s.n_atoms))
         if li >= 2:  # errors go back to every layer but the input
-            for t in dst_v.tiles:
-                hit = _sources_hit(masks[t.index], src_v.tiles)
-                routes.append(Route("bwd", (dst_v.label, t.index), [(src_v.label, s.index) for s in hit],
-                                    t.n_in_needed))
+            for t in dst_v.tiles:  # one partition per receiving tile: each error goes where it is used
+                for s in _sources_hit(masks[t.index], src_v.tiles):
+                    span = (max(s.lo, t.in_lo), min(s.hi, t.in_hi))
+                    routes.append(Route("bwd", (dst_v.label, t.index), [(src_v.label, s.index)],
+                                        int(masks[t.index][span[0]:span[1]].sum()),
+                                        partition=f"bwd.{s.index}", span=span))
         if ins[li] is not outs[li]:  # split layer: blocks <-> accumulators
             acc_v = outs[li]
             for b in dst_v.tiles:

@@ -141,7 +141,7 @@ def _child(plan_path: str, out_path: str, boards: int) -> None:
     vertices = {v.label: LayerVertex(plan, v) for v in plan.vertices}
     for v in vertices.values():
         gfe.add_vertex_instance(v)
-    edges = sorted({(r.src[0], d[0], r.pid) for r in plan.routes for d in r.dst})
+    edges = sorted({(r.src[0], d[0], r.partition) for r in plan.routes for d in r.dst})
     for src, dst, pid in edges:
         gfe.add_edge_instance(ApplicationEdge(vertices[src], vertices[dst]), pid)
     gfe.run(1)

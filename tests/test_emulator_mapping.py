@@ -43,7 +43,7 @@ def test_echo_delivers_exactly_where_the_key_walk_goes(mlp1):
     expected: dict[int, dict[tuple[int, int, int], int]] = {}
     n_keys = 0
     for route in sm.plan.routes:
-        key, _, n = sm.plan.tile(route.src).keys[route.pid]
+        key, _, n = sm.plan.tile(route.src).keys[route.partition]
         keys = np.arange(key, key + n, dtype=np.uint64)
         problems: list[str] = []
         reached = keywalk._walk_keys(keys, sm.toolchain.placements[route.src], tables, sm.toolchain.links,
@@ -83,7 +83,7 @@ def test_input_overflow_stops_the_run_naming_core_and_partition(mlp1):
     err = info.value
     assert "H1[0]" in err.core and str(sm.toolchain.placements[("H1", 0)]) in err.core
     # both the pixels and the output layer's errors (test_echo sends every key at once) pour in
-    assert err.partition in ("input[0] fwd", "output[0] bwd")
+    assert err.partition in ("input[0] fwd", "output[0] bwd.0")
     tile, pid = err.partition.split()
     key, _, n = sm.plan.tile((tile.split("[")[0], 0)).keys[pid]
     assert key <= err.key < key + n

@@ -54,7 +54,7 @@ def test_mnist_fits_one_board_and_routes_exactly(mapped, name):
     # every key of every routed partition was walked, and reached exactly its cores; a conv or
     # pool tile's error partition has a key per input of its span, of which it sends the inputs
     # its receptive fields cover (packets per sample), so keys >= packets
-    keys = [(sm.plan.tile(r.src).keys[r.pid][2], len(r.dst)) for r in sm.plan.routes]
+    keys = [(sm.plan.tile(r.src).keys[r.partition][2], len(r.dst)) for r in sm.plan.routes]
     assert m.key_walk["keys"] == sum(n for n, _ in keys) >= sum(m.packets_per_sample.values())
     assert m.key_walk["deliveries"] == sum(n * d for n, d in keys) >= sum(m.deliveries_per_sample.values())
     assert set(m.packets_per_sample) <= set(PARTITIONS)
@@ -80,10 +80,10 @@ def test_core_images_carry_keys_and_parameters(mapped):
             out, inc = regions.decode_keys(sm.region(v.label, t.index, "KEYS"))
             tool = {pid: sm.toolchain.keys[(v.label, t.index, pid)] for pid in t.keys}
             assert {(PARTITIONS[e["partition"]], e["key"], e["mask"]) for e in out} == {
-                (pid, k, m) for pid, (k, m) in tool.items()}
+                (pid.split(".")[0], k, m) for pid, (k, m) in tool.items()}
             senders = [r for r in sm.plan.routes if (v.label, t.index) in r.dst]
             assert sorted(e["key"] for e in inc) == sorted(
-                sm.toolchain.keys[(r.src[0], r.src[1], r.pid)][0] for r in senders)
+                sm.toolchain.keys[(r.src[0], r.src[1], r.partition)][0] for r in senders)
     # fwd keys are contiguous per layer: key - base = atom index
     for v in sm.plan.vertices:
         if "fwd" in v.app_keys:

@@ -56,7 +56,8 @@
 typedef struct {
     tile_regions_t r;
     const key_entry_t *fwd;  // NULL on the loss layer
-    const key_entry_t *bwd;  // NULL on the first layer (nothing to send errors to)
+    const key_entry_t *bwd;  // the first error entry; NULL on the first layer (nothing to send errors to)
+    uint n_bwd_out;          // error entries: one per receiving tile
     volatile optimizer_t *opt;  // in SDRAM: the host sets the learning rate between epochs
     uint n_rows, row_length, fan_in, in_lo, in_flight, atom_lo, atom_hi;
     uint training;
@@ -233,7 +234,7 @@ static void backward(uint slot, uint sample) {
             S->dx[j] = acc;
         }
         SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->fan_in);
-        tile_send_paced(S->bwd, S->dx, S->fan_in, p->tile_index, p->n_tiles);
+        tile_send_errors(S->bwd, S->n_bwd_out, S->dx, S->in_lo, p->tile_index, p->n_tiles);
     }
     for (uint r = 0; r < S->n_rows; r++) {
         float d = S->dz[r];
@@ -416,6 +417,7 @@ static void dense_main(void) {
     S->atom_hi = p->atom_hi;
     S->fwd = tile_out_entry(&S->r, PART_FWD);
     S->bwd = tile_out_entry(&S->r, PART_BWD);
+    S->n_bwd_out = tile_out_count(&S->r, S->bwd);
     if (S->fan_in != p->in_hi - p->in_lo || S->n_rows != p->atom_hi - p->atom_lo) {
         spin1_exit(EXIT_BAD_IMAGE);
         return;

@@ -55,6 +55,16 @@ static inline const key_entry_t *tile_out_entry(const tile_regions_t *r, uint pa
     return NULL;
 }
 
+// How many outgoing entries of a partition follow *first (the host writes a
+// partition's entries together, in atom order: errors have one per receiving tile).
+static inline uint tile_out_count(const tile_regions_t *r, const key_entry_t *first) {
+    uint n = 0;
+    while (first && first + n < r->out + r->n_out && first[n].partition == first->partition) {
+        n++;
+    }
+    return n;
+}
+
 static inline uint float_bits(float f) {
     union { float f; uint u; } v = {.f = f};
     return v.u;
@@ -87,7 +97,8 @@ static inline uint tile_ends_batch(uint n, uint b, uint sample) {
     return (i + 1) % b == 0 || (n && i + 1 == n);
 }
 
-// Sends values[0..n) on keys entry->key + i, paced (see SEND_GAP_US).
+// Sends values[0..n) on keys entry->key + i, paced (see SEND_GAP_US): for a
+// partition that every tile of the layer sends to every receiver.
 static inline void tile_send_paced(const key_entry_t *entry, const float *values, uint n, uint tile_index,
                                    uint n_tiles) {
     spin1_delay_us(SEND_GAP_US * tile_index);
@@ -95,6 +106,26 @@ static inline void tile_send_paced(const key_entry_t *entry, const float *values
         spin1_send_mc_packet(entry->key + i, float_bits(values[i]), WITH_PAYLOAD);
         if (i + 1 < n) {
             spin1_delay_us(SEND_GAP_US * n_tiles);
+        }
+    }
+}
+
+// Sends errors, one entry per receiving tile (values indexed by atom - first_atom),
+// one packet every SEND_GAP_US.  Each receiving tile takes packets from every
+// tile of the sending layer; tile i of n starts at entry i * n_entries / n and
+// goes round, so at any moment the senders address different receivers and a
+// receiver still gets about one packet per SEND_GAP_US.
+static inline void tile_send_errors(const key_entry_t *entries, uint n_entries, const float *values,
+                                    uint first_atom, uint tile_index, uint n_tiles) {
+    uint start = n_tiles ? (tile_index * n_entries) / n_tiles : 0;
+    uint sent = 0;
+    for (uint k = 0; k < n_entries; k++) {
+        const key_entry_t *e = &entries[(start + k) % n_entries];
+        for (uint i = 0; i < e->count; i++) {
+            if (sent++) {
+                spin1_delay_us(SEND_GAP_US);
+            }
+            spin1_send_mc_packet(e->key + i, float_bits(values[e->offset - first_atom + i]), WITH_PAYLOAD);
         }
     }
 }

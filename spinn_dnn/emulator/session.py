@@ -55,8 +55,9 @@ def _stage_cycles(plan, training: bool) -> tuple[float, float]:  # noqa: ANN001
 
     A stage is one tile's work per sample: taking its input packets (an
     interrupt each), W x and the activation, and, training, the errors it takes,
-    W^T dz and dz x^T; plus its paced sends (SEND_GAP_US per packet times the
-    tiles of its layer).
+    W^T dz and dz x^T; plus its paced sends (activations: SEND_GAP_US per
+    packet times the tiles of its layer; errors, which go to one receiver
+    each: SEND_GAP_US per packet).
     """
     mod = _module()
     per_us = mod.CLOCK_HZ / 1e6
@@ -80,7 +81,7 @@ def _stage_cycles(plan, training: bool) -> tuple[float, float]:  # noqa: ANN001
                 sends_back = v.layer >= 2
                 cycles += rows * (fan_in + 1) * mod.COST_FMAC * (2 if sends_back else 1)
                 cycles += bwd_in.get((v.label, t.index), 0) * (mod.ISR_CYCLES + 30) + rows * 4 * mod.COST_FMUL
-                send += SEND_GAP_US * len(v.tiles) * fan_in if sends_back else 0
+                send += SEND_GAP_US * fan_in if sends_back else 0  # errors: one receiver at a time
                 update = max(update, rows * (fan_in + 1) * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD))
             slowest = max(slowest, cycles + send * per_us)
     return slowest, update
