@@ -75,8 +75,8 @@ def _walk_tables(plan: Plan, result: ToolchainResult, raw: dict) -> WalkSummary:
             if core in expected and n_hit != n:
                 problems.append(f"{src.label} {route.partition}: {n - n_hit} of {n} keys miss core {core}")
             elif core not in expected and n_hit:
-                problems.append(f"{src.label} {route.partition}: {n_hit} keys reach core {core}, which does not "
-                                f"need them")
+                problems.append(f"{src.label} {route.partition}: {n_hit} keys reach core {core}, "
+                                f"which does not need them")
             summary.deliveries += n_hit
         if len(problems) > 20:
             break

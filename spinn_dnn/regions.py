@@ -150,8 +150,8 @@ def _entry_offset(route: Route, src: Tile) -> int:
 
 def _entry(route: Route, src: Tile) -> dict:
     k, m, n = src.keys[route.partition]
-    return {"partition": PARTITIONS.index(route.pid), "key": k, "mask": m, "offset": _entry_offset(route, src),
-            "count": n, "source_tile": src.index}
+    return {"partition": PARTITIONS.index(route.pid), "key": k, "mask": m,
+            "offset": _entry_offset(route, src), "count": n, "source_tile": src.index}
 
 
 def key_entries(plan: Plan, tile: Tile) -> tuple[list[dict], list[dict]]:

@@ -110,7 +110,8 @@ class TileSplitter(AbstractSplitterCommon):
 
     def get_in_coming_vertices(self, partition_id: str) -> Sequence[MachineVertex]:
         label = self.vplan.label
-        wanted = {i for r in self.plan.routes if r.partition == partition_id for (v, i) in r.dst if v == label}
+        wanted = {i for r in self.plan.routes if r.partition == partition_id
+                  for (v, i) in r.dst if v == label}
         return [self._by_index[i] for i in sorted(wanted)]
 
     def get_source_specific_in_coming_vertices(self, source_vertex, partition_id: str):  # noqa: ANN001
