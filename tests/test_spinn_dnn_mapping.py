@@ -58,6 +58,13 @@ def test_mnist_fits_one_board_and_routes_exactly(mapped, name):
     assert m.key_walk["keys"] == sum(n for n, _ in keys) >= sum(m.packets_per_sample.values())
     assert m.key_walk["deliveries"] == sum(n * d for n, d in keys) >= sum(m.deliveries_per_sample.values())
     assert set(m.packets_per_sample) <= set(PARTITIONS)
+    # an error partition goes to one tile only, and its keys stand for that tile's atoms
+    for r in sm.plan.routes:
+        if r.pid == "bwd":
+            (dst,) = r.dst
+            owner = sm.plan.tile(dst)
+            assert r.partition == f"bwd.{owner.index}"
+            assert owner.lo <= r.span[0] < r.span[1] <= owner.hi
     # distinct cores, all from the toolchain's placements
     assert len(set(sm.toolchain.placements.values())) == m.cores
 

@@ -572,7 +572,7 @@ WORKLOADS: list[Workload] = [
         benchmark="mnist_mlp2",
         description="784-300-100-10 multilayer perceptron (LeCun et al. 1998)",
         target=_target(3.05, "784-300-100-10"),
-        default_recipe=_recipe(0.05, {"kind": "constant"}, max_epochs=20),
+        default_recipe=_recipe(0.05, {"kind": "step", "boundaries": [1], "factors": [0.1]}, max_epochs=20),
         reference=_reference(_MLP2_PLAN, 3.05, 267_000, None, list(_MLP_DEVIATIONS)),
         plan=tuple(_MLP2_PLAN),
     ),
