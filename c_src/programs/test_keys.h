@@ -7,7 +7,7 @@
 #define SPINN_TEST_KEYS_H
 
 #include "data_specification.h"
-#include "spin1_api.h"
+#include <spin1_api.h>
 #include "spinn_dnn_regions.h"
 #include "spinn_program.h"
 

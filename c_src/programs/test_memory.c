@@ -2,7 +2,7 @@
 // with spin1_malloc until it is refused, DMAs its PARAMS region from SDRAM into
 // DTCM and back out into its WORK region, and exits on the third timer tick.
 #include "data_specification.h"
-#include "spin1_api.h"
+#include <spin1_api.h>
 #include "spinn_dnn_regions.h"
 #include "spinn_program.h"
 

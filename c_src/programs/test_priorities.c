@@ -2,7 +2,7 @@
 // and triggers a user event (priority 0) from c_main, then logs the order they
 // run in; a packet (FIQ, priority -1) is logged too.  Expected: the user event
 // first (interrupt level), then the queued ones by priority, FIFO within one.
-#include "spin1_api.h"
+#include <spin1_api.h>
 #include "spinn_program.h"
 
 #define LOG_SIZE 16

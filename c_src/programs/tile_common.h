@@ -5,7 +5,7 @@
 #define SPINN_TILE_COMMON_H
 
 #include "data_specification.h"
-#include "spin1_api.h"
+#include <spin1_api.h>
 #include "spinn_dnn_regions.h"
 #include "spinn_program.h"
 
