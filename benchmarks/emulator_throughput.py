@@ -41,7 +41,9 @@ def _figures(session: MachineSession, wall: float, samples: int) -> dict:
             "samples_per_host_second": round(samples / wall, 1),
             "modeled_device_seconds": round(session.modeled_seconds, 4),
             "modeled_samples_per_second": round(samples / session.modeled_seconds, 1),
-            "deliveries_per_sample": round(state["deliveries"] / samples)}
+            "deliveries_per_sample": round(state["deliveries"] / samples),
+            "events_by_kind": {k[len("events_"):]: v for k, v in state.items()
+                               if k.startswith("events_") and v}}
 
 
 def main() -> None:

@@ -188,8 +188,17 @@ static int tasks_waiting(const emu_core_t *core) {
 void emu_core_service(emu_machine_t *m, emu_core_t *core) {
     while (!core->exited && !m->stopped) {
         if (core->irq_free > m->now) {
-            if (core->rx_n || core->irq_n || tasks_waiting(core)) {
+            if (core->rx_n || core->irq_n) {
                 emu_core_wake_at(m, core, core->irq_free);
+            } else if (tasks_waiting(core)) {
+                // only a task waits: it can start when both the interrupt level and the
+                // running task are done; waking at irq_free first would only re-arm the wake
+                // (two wakes per packet that interrupts a long task)
+                uint64_t t = core->irq_free;
+                if (core->task_running && core->task_end > t) {
+                    t = core->task_end;
+                }
+                emu_core_wake_at(m, core, t);
             }
             return;
         }

@@ -52,7 +52,7 @@ typedef struct {
 // Counters of one core; the Python side reads them by name (pymodule.c)
 typedef struct {
     uint64_t sent, received, dropped_rx, dropped_task_queue, unhandled;
-    uint64_t callbacks, tasks_dropped, busy_cycles, dma_transfers, dma_bytes, timer_ticks;
+    uint64_t callbacks, tasks_dropped, busy_cycles, dma_transfers, dma_bytes, timer_ticks, wakes;
 } emu_core_counters_t;
 
 typedef struct emu_core {

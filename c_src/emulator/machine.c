@@ -227,6 +227,7 @@ static void dispatch(emu_machine_t *m, const emu_event_t *ev) {
     }
     case EV_WAKE: {
         emu_core_t *core = m->cores[ev->a];
+        core->c.wakes++;
         if (core->wake_at == ev->time) {
             core->wake_at = 0;
         }

@@ -202,6 +202,7 @@ static PyObject *Machine_core_counters(MachineObject *self, PyObject *args) {
     PUT(d, "dma_transfers", c->c.dma_transfers);
     PUT(d, "dma_bytes", c->c.dma_bytes);
     PUT(d, "timer_ticks", c->c.timer_ticks);
+    PUT(d, "wakes", c->c.wakes);
     PUT(d, "dtcm_used", c->dtcm_used + EMU_STACK_BYTES);
     PUT(d, "state_bytes", c->program->state_bytes);
     PUT(d, "started", c->started);
