@@ -1,4 +1,4 @@
-"""`run-benchmark CONFIG [--runs N] [--output DIR] [--set K=V ...]`.
+"""`run-benchmark CONFIG [--runs N] [--only-runs I,J] [--output DIR] [--set K=V ...]`.
 
 Exit codes: 0 every run finished (reached the target or spent its epochs),
 1 a run failed or was interrupted, 2 bad input (nothing written).
@@ -22,6 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("config", help="benchmark config (YAML), e.g. configs/mnist_lenet5/keras-cpu.yaml")
     parser.add_argument("--runs", type=int, help="number of runs (overrides runs.count)")
+    parser.add_argument("--only-runs", metavar="I,J",
+                        help="run only these 0-based run indices of the set (seeds as in the full set), "
+                             "keep its other runs, and score every run present: a long set split "
+                             "over processes")
     parser.add_argument("--output", help="results root directory (overrides output_dir)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="K=V",
                         help="override a config field, e.g. --set recipe.batch_size=64 (repeatable)")
@@ -37,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.runs is not None and args.runs < 1:
             raise UserInputError(f"--runs must be at least 1, got {args.runs}")
         config = load_config(args.config, args.overrides, runs=args.runs, output_dir=args.output)
-        outcome = run_benchmark(config)
+        outcome = run_benchmark(config, only_runs=_indices(args.only_runs))
     except (UserInputError, WorkloadError) as exc:
         print(f"run-benchmark: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -53,6 +57,15 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
         return EXIT_RUN_FAILED
     return EXIT_OK
+
+
+def _indices(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UserInputError(f"--only-runs {text!r}: give run indices as integers, e.g. 3,4") from None
 
 
 if __name__ == "__main__":

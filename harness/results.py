@@ -74,6 +74,15 @@ class ResultsTree:
     def system_path(self) -> Path:
         return self.root / "systems" / f"{self.system}.json"
 
+    def keep_set(self) -> None:
+        """Create the benchmark directory if needed, keeping the runs already in it."""
+        self.benchmark_dir.mkdir(parents=True, exist_ok=True)
+
+    def read_summary(self, run: int) -> dict[str, Any] | None:
+        """A run's summary (run_<i>.json), or None if that run has none."""
+        path = self.summary_path(run)
+        return json.loads(path.read_text()) if path.exists() else None
+
     def start_new_set(self) -> Path | None:
         """Create the benchmark directory; archive a previous set. Returns the archive, if any."""
         archived = None

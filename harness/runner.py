@@ -12,6 +12,7 @@ from harness import engines
 from harness.compliance import prepare_rules
 from harness.config import BenchmarkConfig
 from harness.energy import open_meter
+from harness.errors import UserInputError
 from harness.loop import Run, RunSpec
 from harness.results import ResultsTree, write_json_atomic
 from harness.scoring import olympic_mean
@@ -26,12 +27,17 @@ class BenchmarkOutcome:
     failed: bool
 
 
-def run_benchmark(config: BenchmarkConfig, out: TextIO | None = None) -> BenchmarkOutcome:
+def run_benchmark(config: BenchmarkConfig, out: TextIO | None = None,
+                  only_runs: list[int] | None = None) -> BenchmarkOutcome:
     """Run every seed of `config`; bad input raises before anything is written.
 
     `out` defaults to the sys.stdout of the call, not of the import (tests swap it).
+    `only_runs` runs just those indices of the set and keeps the set's other runs
+    (an emulated run takes the host tens of minutes, so a set may be split over
+    processes or sessions); the score then covers every run summary present.
     """
     out = out or sys.stdout
+    indices = _check_only_runs(only_runs, config.run_count)
     workload = workloads.get(config.benchmark, config.workload_options)
     engine = engines.lookup(config.engine)(config.engine_options)
     check_recipe = getattr(engine, "check_recipe", None)  # engines that cannot train every recipe
@@ -42,7 +48,7 @@ def run_benchmark(config: BenchmarkConfig, out: TextIO | None = None) -> Benchma
 
     system_name = config.system["system_name"]
     tree = ResultsTree(config.output_dir, system_name, workload.benchmark)
-    archived = tree.start_new_set()
+    archived = tree.start_new_set() if only_runs is None else tree.keep_set()
     if archived:
         print(f"previous results moved to {archived}", file=out)
     provenance = engine.provenance()
@@ -60,7 +66,8 @@ def run_benchmark(config: BenchmarkConfig, out: TextIO | None = None) -> Benchma
     failed = False
     interrupted: BaseException | None = None
     started = time.time()
-    for index, seed in enumerate(config.seeds):
+    for index in indices:
+        seed = config.seeds[index]
         run = Run(RunSpec(index, seed, config.run_count), config, workload, data, engine, tree, meter,
                   rules=rules)
         try:
@@ -75,6 +82,11 @@ def run_benchmark(config: BenchmarkConfig, out: TextIO | None = None) -> Benchma
             break
         _print_run(run.summary, out)
 
+    ran = summaries
+    if only_runs is not None:  # the set's other runs, from their summaries
+        by_index = {s["run"]: s for s in summaries}
+        summaries = [by_index.get(i) or tree.read_summary(i) for i in range(config.run_count)]
+        summaries = [s for s in summaries if s is not None]
     score = olympic_mean([s["time_to_train_s"] for s in summaries])
     score.update({
         "benchmark": workload.benchmark,
@@ -82,7 +94,8 @@ def run_benchmark(config: BenchmarkConfig, out: TextIO | None = None) -> Benchma
         "engine": config.engine,
         "clock": engine.clock.kind,
         "runs_planned": config.run_count,
-        "complete": len(summaries) == config.run_count and not failed,
+        "complete": len(summaries) == config.run_count and not failed
+        and all(s["status"] in ("success", "aborted") for s in summaries),
         "seeds": [s["seed"] for s in summaries],
         "statuses": [s["status"] for s in summaries],
         "data": workload.data_description(),
@@ -97,7 +110,17 @@ def run_benchmark(config: BenchmarkConfig, out: TextIO | None = None) -> Benchma
     _print_score(score, tree, out)
     if interrupted is not None:
         raise interrupted
-    return BenchmarkOutcome(summaries, score, tree, failed)
+    return BenchmarkOutcome(ran, score, tree, failed)
+
+
+def _check_only_runs(only_runs: list[int] | None, count: int) -> list[int]:
+    if only_runs is None:
+        return list(range(count))
+    bad = [i for i in only_runs if not 0 <= i < count]
+    if bad or not only_runs or len(set(only_runs)) != len(only_runs):
+        raise UserInputError(f"--only-runs {','.join(map(str, only_runs))}: give distinct run indices "
+                             f"from 0 to {count - 1} (the config's runs.count is {count})")
+    return sorted(only_runs)
 
 
 def _print_run(s: dict[str, Any], out: TextIO) -> None:

@@ -113,3 +113,29 @@ def test_previous_set_is_archived_not_lost(tmp_path, tiny_registry):
     assert code == 0
     archived = list((out / ".archive" / "test-host" / "tiny_easy").glob("*/run_0.json"))
     assert len(archived) == 1
+
+
+def test_a_set_split_over_two_invocations(tmp_path, tiny_registry):
+    code, bdir, out = _run(tmp_path, "tiny_easy", "--runs", "3", "--only-runs", "0,2")
+    assert code == 0
+    assert sorted(p.name for p in bdir.glob("run_*.json")) == ["run_0.json", "run_2.json"]
+    assert json.loads((bdir / "run_2.json").read_text())["seed"] == 7 + 2  # the full set's seed
+    partial = json.loads((bdir / "score.json").read_text())
+    assert partial["complete"] is False and partial["seeds"] == [7, 9]
+    first = (bdir / "result_0.txt").read_text()
+
+    code, bdir, out = _run(tmp_path, "tiny_easy", "--runs", "3", "--only-runs", "1")
+    assert code == 0
+    assert (bdir / "result_0.txt").read_text() == first  # kept, not archived
+    assert not (out / ".archive").exists()
+    score = json.loads((bdir / "score.json").read_text())
+    times = sorted(json.loads((bdir / f"run_{i}.json").read_text())["time_to_train_s"] for i in range(3))
+    assert score["complete"] is True and score["seeds"] == [7, 8, 9]
+    assert score["score_s"] == pytest.approx(times[1])
+
+
+@pytest.mark.parametrize("bad", ["3", "0,0", "x", "-1"])
+def test_only_runs_outside_the_set_is_bad_input(tmp_path, tiny_registry, bad, capsys):
+    code, bdir, out = _run(tmp_path, "tiny_easy", "--runs", "3", f"--only-runs={bad}")
+    assert code == 2 and not out.exists()
+    assert "--only-runs" in capsys.readouterr().err
