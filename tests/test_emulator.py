@@ -123,6 +123,19 @@ def test_a_full_input_queue_drops_and_counts_per_core_and_key():
     assert r.cores[(0, 0, 2)]["dropped_rx"] == 0
 
 
+def test_without_key_stats_the_run_is_the_same_and_drops_are_still_per_key():
+    chips, links = line_of_chips(1)
+    tables = {(0, 0): [(0x100, 0xFFFFFF00, (2,), ())]}
+    specs = [sender((0, 0, 1), count=200), listener((0, 0, 2), program="test_slow_sink")]
+    runs = [EmulatedMachine(chips, links, tables, specs, rx_queue=4, stop_on_drop=False,
+                            key_stats=ks).run(10**8) for ks in (True, False)]
+    with_stats, without = runs
+    assert (without.cycles, without.deliveries, without.cores) == (with_stats.cycles, with_stats.deliveries,
+                                                                  with_stats.cores)
+    assert without.drops_by_core() == with_stats.drops_by_core() != {}
+    assert with_stats.deliveries_by_key() and not without.deliveries_by_key()  # sent/received per key: off
+
+
 def test_memories_dma_and_timer():
     chips, links = line_of_chips(1)
     params = bytes(range(64)) + b"\xff" * 80

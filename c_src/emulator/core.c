@@ -112,7 +112,7 @@ static void take_packet(emu_machine_t *m, emu_core_t *core) {
     core->rx_n--;
     uint event = pkt.has_payload ? MCPL_PACKET_RECEIVED : MC_PACKET_RECEIVED;
     emu_slot_t slot = core->slots[event];
-    emu_keystat_t *ks = emu_ks_get(&core->keys, pkt.key);
+    emu_keystat_t *ks = m->key_stats ? emu_ks_get(&core->keys, pkt.key) : NULL;
     if (!slot.cb) {
         core->c.unhandled++;  // the API reads and discards a packet nobody asked for
         core->now = m->now + EMU_ISR_CYCLES;

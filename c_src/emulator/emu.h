@@ -120,6 +120,10 @@ typedef struct emu_machine {
     emu_event_queue_t events;
     uint rx_capacity;
     int stop_on_drop;
+    // count sent and received packets per key and core (what the routing tests compare
+    // with the key walk); a hash lookup per delivery, so training sessions leave it off.
+    // Drops are counted per key always.
+    int key_stats;
     uint64_t now;
     // when the last thing happened: an event that acted, or the end of a callback's
     // modeled work (stale events, such as ticks of a timer that stopped, do not count)

@@ -18,10 +18,10 @@ typedef struct {
 } MachineObject;
 
 static int Machine_init(MachineObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"rx_queue", "stop_on_drop", NULL};
+    static char *kwlist[] = {"rx_queue", "stop_on_drop", "key_stats", NULL};
     unsigned int rx_queue = EMU_RX_QUEUE_DEFAULT;
-    int stop_on_drop = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|Ip", kwlist, &rx_queue, &stop_on_drop)) {
+    int stop_on_drop = 1, key_stats = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|Ipp", kwlist, &rx_queue, &stop_on_drop, &key_stats)) {
         return -1;
     }
     if (rx_queue < 1) {
@@ -34,6 +34,7 @@ static int Machine_init(MachineObject *self, PyObject *args, PyObject *kwds) {
         PyErr_NoMemory();
         return -1;
     }
+    self->m->key_stats = key_stats;
     return 0;
 }
 

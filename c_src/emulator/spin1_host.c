@@ -166,7 +166,7 @@ uint spin1_send_packet(uint key, uint data, uint tcr) {
     emu_core_t *core = me();
     emu_charge(core, EMU_SEND_CYCLES);
     core->c.sent++;
-    emu_keystat_t *ks = emu_ks_get(&core->keys, key);
+    emu_keystat_t *ks = core->machine->key_stats ? emu_ks_get(&core->keys, key) : NULL;
     if (ks) {
         ks->sent++;
     }

@@ -110,9 +110,10 @@ class EmulatedMachine:
     def __init__(self, chips: Iterable[Chip], links: Mapping[Chip, Mapping[int, Chip]],
                  tables: Mapping[Chip, Iterable[TableEntry]], cores: Iterable[CoreSpec],
                  rx_queue: int | None = None, stop_on_drop: bool = True,
-                 partition_of_key: Callable[[int], str | None] | None = None) -> None:
+                 partition_of_key: Callable[[int], str | None] | None = None, key_stats: bool = True) -> None:
         mod = _module()
-        self._m = mod.Machine(rx_queue=rx_queue or mod.RX_QUEUE_DEFAULT, stop_on_drop=stop_on_drop)
+        self._m = mod.Machine(rx_queue=rx_queue or mod.RX_QUEUE_DEFAULT, stop_on_drop=stop_on_drop,
+                              key_stats=key_stats)
         self.chip_index: dict[Chip, int] = {}
         for chip in sorted(chips):
             self.chip_index[chip] = self._m.add_chip(*chip)
@@ -136,7 +137,8 @@ class EmulatedMachine:
 
     @classmethod
     def from_mapping(cls, plan, toolchain, programs: Callable[[object], str],  # noqa: ANN001
-                     rx_queue: int | None = None, stop_on_drop: bool = True) -> EmulatedMachine:
+                     rx_queue: int | None = None, stop_on_drop: bool = True,
+                     key_stats: bool = True) -> EmulatedMachine:
         """The machine a spinn_dnn mapping describes; `programs(tile)` names each tile's program.
 
         `plan` is a spinn_dnn.plan.Plan and `toolchain` the ToolchainResult of the
@@ -163,7 +165,7 @@ class EmulatedMachine:
                 cores.append(CoreSpec(toolchain.placements[ref], programs(t), regs, t.label))
         owner = _key_owners(plan)
         return cls(toolchain.chips, toolchain.links, tables, cores, rx_queue, stop_on_drop,
-                   lambda key: _find_owner(owner, key))
+                   lambda key: _find_owner(owner, key), key_stats)
 
     def run(self, max_cycles: int = 10**9, raise_on_drop: bool = True,
             exit_codes: Mapping[int, str] | None = None) -> RunResult:
