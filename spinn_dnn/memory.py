@@ -38,13 +38,20 @@ def fixed(n_key_entries: int) -> list[MemoryItem]:
     ]
 
 
+def error_buffers(n: int, s: int, senders: int) -> MemoryItem:
+    """dE/dy of n atoms for s samples from each tile that sends errors (at least one buffer:
+    the loss layer keeps its dL/dz there), summed in a fixed order for Keras's rounding."""
+    return MemoryItem("error buffers", "dtcm", max(1, senders) * n * s * F32,
+                      f"dE/dy from each of {max(1, senders)} sending tile(s), per sample")
+
+
 def dense(n: int, m: int, s: int, is_output: bool = False) -> list[MemoryItem]:
     """A tile of n neurons with m inputs each (plus bias), s samples in flight: what dense.c allocates.
 
     The gradient sums sit in DTCM beside W because every sample's backward pass
     adds to all of them; the momentum is touched once per batch, so it lives in
     SDRAM.  The error buffers are counted for one sending tile (the exact
-    number of senders is known only once the routes are).
+    number of senders is known only once the routes are: tiling.exact_memory).
     """
     w = n * (m + 1) * F32
     items = [
@@ -52,7 +59,7 @@ def dense(n: int, m: int, s: int, is_output: bool = False) -> list[MemoryItem]:
         MemoryItem("gradient sums", "dtcm", w, "sum over the batch of dz x^T, every sample"),
         MemoryItem("inputs kept", "dtcm", m * s * F32, "x of each sample in flight, until its backward pass"),
         MemoryItem("outputs kept", "dtcm", (n + 1) * s * F32, "y (and the loss) per sample, for f'"),
-        MemoryItem("error buffers", "dtcm", n * s * F32, "dE/dy from each sending tile, per sample"),
+        error_buffers(n, s, 1),
         MemoryItem("dz and dx", "dtcm", (n + m) * F32, "the sample being back-propagated"),
         MemoryItem("momentum", "sdram", w, "SGD momentum, used once per batch"),
     ]

@@ -155,15 +155,17 @@ def _put(target: np.ndarray, where: tuple, values: np.ndarray, layer: Layer, til
 
 
 def plan_model(model: Any, policy: str = "auto", in_flight: int | None = None,
-               optimizer: dict[str, float] | None = None, max_atoms_per_core: int | None = None) -> Plan:
+               optimizer: dict[str, float] | None = None, max_atoms_per_core: int | None = None,
+               error_routing: str = "per_tile") -> Plan:
     """The mapping plan of a Keras model (no toolchain yet): tiles, routes, keys, memory."""
     layers = import_model(model)
     if in_flight is None:
         from spinn_dnn.training import default_in_flight
 
         in_flight = default_in_flight(len(layers))
-    vertices, routes = tile_layers(layers, policy, in_flight, max_atoms_per_core)
-    plan = Plan(model.name, policy, in_flight, layers, vertices, routes, dict(optimizer or DEFAULT_OPTIMIZER))
+    vertices, routes = tile_layers(layers, policy, in_flight, max_atoms_per_core, error_routing)
+    plan = Plan(model.name, policy, in_flight, layers, vertices, routes, dict(optimizer or DEFAULT_OPTIMIZER),
+                error_routing)
     finalise_memory(plan)
     allocate_keys(plan)
     return plan
@@ -172,17 +174,19 @@ def plan_model(model: Any, policy: str = "auto", in_flight: int | None = None,
 def from_keras(model: Any, machine: Machine | None = None, policy: str = "auto", in_flight: int | None = None,
                optimizer: dict[str, float] | None = None, run_dir: str | Path | None = None,
                verify: bool = True, max_atoms_per_core: int | None = None,
-               timeout_s: float = 600) -> SpiNNakerModel:
+               timeout_s: float = 600, error_routing: str = "per_tile") -> SpiNNakerModel:
     """Import, tile, place, key and route a Keras model on `machine` (default: virtual SpiNN-5 boards).
 
     The toolchain runs in its own process rooted at `run_dir` (a fresh temporary
     folder by default), where its config and reports stay.  With `verify`, every
     key is walked through the toolchain's routing tables (keywalk.walk) and every
     core's data-specification regions are compared with the images asked for.
+    `error_routing` "multicast" is the thesis prototype's backward pass (every
+    error to every tile of the layer below), kept to reproduce its drops.
     """
     t0 = time.perf_counter()
     machine = machine or VirtualMachine()
-    plan = plan_model(model, policy, in_flight, optimizer, max_atoms_per_core)
+    plan = plan_model(model, policy, in_flight, optimizer, max_atoms_per_core, error_routing)
     needed = boards_for(plan.n_cores)
     boards = getattr(machine, "boards", None)
     if boards is not None and needed > boards:

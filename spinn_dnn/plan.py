@@ -108,6 +108,7 @@ class Plan:
     vertices: list[VertexPlan]
     routes: list[Route]
     optimizer: dict[str, float]
+    error_routing: str = "per_tile"  # tiling.ERROR_ROUTINGS
 
     def vertex(self, label: str) -> VertexPlan:
         for v in self.vertices:

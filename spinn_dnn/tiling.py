@@ -27,6 +27,7 @@ from spinn_dnn.layers import Layer
 from spinn_dnn.plan import Plan, Route, Tile, VertexPlan
 
 POLICIES = ("auto", "neuron_per_core")
+ERROR_ROUTINGS = ("per_tile", "multicast")
 
 
 def next_pow2(n: int) -> int:
@@ -147,14 +148,40 @@ def _split_dense(layer: Layer, s: int, prev_out: list[Tile]) -> tuple[VertexPlan
 
 
 def tile_layers(layers: list[Layer], policy: str, in_flight: int,
-                max_atoms_per_core: int | None = None) -> tuple[list[VertexPlan], list[Route]]:
+                max_atoms_per_core: int | None = None,
+                error_routing: str = "per_tile") -> tuple[list[VertexPlan], list[Route]]:
     """Vertices (tiles) of every layer and the routes between them.
 
     `max_atoms_per_core` (auto only, rounded down to a power of two) trades cores
     for parallelism: fewer atoms per core means more cores working at once.
+    `error_routing` (ERROR_ROUTINGS): "per_tile" sends each error to the tile that
+    owns its atom; "multicast" sends every error to every tile of the layer below,
+    as the thesis prototype did (kept to reproduce its dropped packets).
     """
     if policy not in POLICIES:
         raise ValueError(f"policy {policy!r}; allowed: {', '.join(POLICIES)}")
+    if error_routing not in ERROR_ROUTINGS:
+        raise ValueError(f"error_routing {error_routing!r}; allowed: {', '.join(ERROR_ROUTINGS)}")
+    # A tile's error buffers depend on how many tiles of the next layer send it errors, known
+    # only once every layer is tiled: halve the tiles of a layer that then overflows, and redo.
+    caps: dict[int, int] = {}
+    while True:
+        vertices, routes = _tile_once(layers, policy, in_flight, max_atoms_per_core, error_routing, caps)
+        exact = exact_memory(vertices, routes, in_flight)
+        over = {}
+        for v in vertices:
+            if v.role in ("dense", "conv", "pool") and any(
+                    sum(m.bytes for m in exact[(v.label, t.index)] if m.where == "dtcm") > memory.DTCM_BYTES
+                    for t in v.tiles):
+                over[v.layer] = v.atoms_per_tile
+        if not over or any(p <= 1 for p in over.values()):
+            return vertices, routes  # fits, or finalise_memory names the tile that cannot
+        for li, p in over.items():
+            caps[li] = p // 2
+
+
+def _tile_once(layers: list[Layer], policy: str, in_flight: int, max_atoms_per_core: int | None,
+               error_routing: str, caps: dict[int, int]) -> tuple[list[VertexPlan], list[Route]]:
     vertices: list[VertexPlan] = []
     ins: list[VertexPlan] = []  # per layer: the vertex receiving its inputs
     outs: list[VertexPlan] = []  # per layer: the vertex emitting its outputs
@@ -171,6 +198,7 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
             if max_atoms_per_core and not whole_softmax:
                 top = min(top, 1 << (max(1, max_atoms_per_core).bit_length() - 1))
             candidates = [top >> k for k in range(top.bit_length())]
+        candidates = [p for p in candidates if p <= caps.get(layer.index, p)]
         chosen = None
         for p in candidates:
             tiles = _layer_tiles(layer, label, p, in_flight, prev_out, len(layers))
@@ -194,11 +222,12 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
             f"{worst.bytes_in('dtcm')} bytes of DTCM, more than {memory.DTCM_BYTES}"
             + ("; policy 'auto' splits Dense layers in two dimensions" if layer.kind == "dense" else "")
         )
-    routes = _routes(layers, ins, outs)
+    routes = _routes(layers, ins, outs, error_routing)
     return vertices, routes
 
 
-def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan]) -> list[Route]:
+def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
+            error_routing: str) -> list[Route]:
     routes: list[Route] = []
     for li in range(1, len(layers)):
         layer, src_v, dst_v = layers[li], outs[li - 1], ins[li]
@@ -209,7 +238,12 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan]) 
                 routes.append(Route("fwd", (src_v.label, s.index), dst, s.n_atoms))
         if li >= 2:  # errors go back to every layer but the input
             for t in dst_v.tiles:  # one partition per receiving tile: each error goes where it is used
-                for s in _sources_hit(masks[t.index], src_v.tiles):
+                hit = _sources_hit(masks[t.index], src_v.tiles)
+                if error_routing == "multicast":
+                    routes.append(Route("bwd", (dst_v.label, t.index), [(src_v.label, s.index) for s in hit],
+                                        t.n_in_needed))
+                    continue
+                for s in hit:
                     span = (max(s.lo, t.in_lo), min(s.hi, t.in_hi))
                     routes.append(Route("bwd", (dst_v.label, t.index), [(src_v.label, s.index)],
                                         int(masks[t.index][span[0]:span[1]].sum()),
@@ -239,23 +273,43 @@ def _tile_mask(layer: Layer, tile: Tile) -> np.ndarray:
     return receptive_mask(layer, tile.lo, tile.hi)
 
 
-def finalise_memory(plan: Plan) -> None:
-    """Replace the key-table estimate by the exact count and check every budget."""
-    incoming: dict[tuple[str, int], int] = {}
-    outgoing: dict[tuple[str, int], int] = {}
-    for r in plan.routes:
-        outgoing[r.src] = outgoing.get(r.src, 0) + 1
+def exact_memory(vertices: list[VertexPlan], routes: list[Route],
+                 in_flight: int) -> dict[tuple[str, int], list]:
+    """Every tile's memory items once the routes are known: the exact key table (an entry per
+    incoming source and outgoing partition) and error buffers (one per tile sending it errors)."""
+    entries: dict[tuple[str, int], int] = {}
+    err_senders: dict[tuple[str, int], int] = {}
+    for r in routes:
+        entries[r.src] = entries.get(r.src, 0) + 1
         for d in r.dst:
-            incoming[d] = incoming.get(d, 0) + 1
-    for v in plan.vertices:
+            entries[d] = entries.get(d, 0) + 1
+            if r.pid == "bwd":
+                err_senders[d] = err_senders.get(d, 0) + 1
+    out = {}
+    for v in vertices:
         for t in v.tiles:
             ref = (v.label, t.index)
-            n = incoming.get(ref, 0) + outgoing.get(ref, 0)
-            t.memory = memory.fixed(n) + [m for m in t.memory if m.where != "dtcm" or m.name not in
-                                          ("stack+globals (estimate)", "key table")]
+            items = []
+            for m in t.memory:
+                if m.where == "dtcm" and m.name in ("stack+globals (estimate)", "key table"):
+                    continue
+                if m.where == "dtcm" and m.name == "error buffers":
+                    m = memory.error_buffers(t.n_atoms, in_flight, err_senders.get(ref, 0))
+                items.append(m)
+            out[ref] = memory.fixed(entries.get(ref, 0)) + items
+    return out
+
+
+def finalise_memory(plan: Plan) -> None:
+    """Replace the estimates (key table, error buffers) by the exact figures and check every budget."""
+    exact = exact_memory(plan.vertices, plan.routes, plan.in_flight)
+    for v in plan.vertices:
+        for t in v.tiles:
+            t.memory = exact[(v.label, t.index)]
             if t.bytes_in("dtcm") > memory.DTCM_BYTES:
                 raise DoesNotFitError(f"tile {t.label}: {t.bytes_in('dtcm')} bytes of DTCM > "
-                                      f"{memory.DTCM_BYTES} once its {n} key-table entries are known")
+                                      f"{memory.DTCM_BYTES} once its key table and error buffers "
+                                      f"are known")
             sdram = t.bytes_in("sdram")
             if sdram > memory.SDRAM_PER_CHIP:
                 raise DoesNotFitError(

@@ -119,12 +119,16 @@ class MachineSession:
 
     def __init__(self, plan, toolchain, optimizer: dict | None = None,  # noqa: ANN001
                  weights: dict[tuple[str, int], bytes] | None = None, period_us: int | None = None,
-                 chunk: int | None = None) -> None:
+                 chunk: int | None = None, stop_on_drop: bool = True) -> None:
         self.plan = plan
         self.toolchain = toolchain
         self.training = bool(optimizer and optimizer.get("batch_size"))
         # no per-key counters: a hash lookup per delivery, a fifth of the host's time (perf)
-        self.em = EmulatedMachine.from_mapping(plan, toolchain, program_of, key_stats=False)
+        # (stop_on_drop=False only to count the drops of a design that makes them: a dropped packet
+        # stalls the program, so the chunk then ends with results missing)
+        self.em = EmulatedMachine.from_mapping(plan, toolchain, program_of, key_stats=False,
+                                               stop_on_drop=stop_on_drop)
+        self.stop_on_drop = stop_on_drop
         self.where = {(v.label, t.index): toolchain.placements[(v.label, t.index)]
                       for v in plan.vertices for t in v.tiles}
         self.inputs = [t for v in plan.vertices for t in v.tiles if t.role == "input"]
@@ -200,7 +204,7 @@ class MachineSession:
         n_batches = n if self.training else 0  # at most one gap per sample
         ticks = n + n_batches * self.gap_ticks + 4 * len(self.plan.layers) + 4
         limit = now + 3 * ticks * self.period_us * (mod.CLOCK_HZ // 10**6) + 10**6
-        result = self.em.run(limit, exit_codes=EXIT_CODES)
+        result = self.em.run(limit, raise_on_drop=self.stop_on_drop, exit_codes=EXIT_CODES)
         self.last_cycles = result.cycles
         first = self.samples_fed
         self.samples_fed += n
