@@ -48,6 +48,8 @@ def run_benchmark(config: BenchmarkConfig, out: TextIO | None = None,
 
     system_name = config.system["system_name"]
     tree = ResultsTree(config.output_dir, system_name, workload.benchmark)
+    if only_runs is not None:
+        _check_kept_runs(tree, config, indices)
     archived = tree.start_new_set() if only_runs is None else tree.keep_set()
     if archived:
         print(f"previous results moved to {archived}", file=out)
@@ -121,6 +123,21 @@ def _check_only_runs(only_runs: list[int] | None, count: int) -> list[int]:
         raise UserInputError(f"--only-runs {','.join(map(str, only_runs))}: give distinct run indices "
                              f"from 0 to {count - 1} (the config's runs.count is {count})")
     return sorted(only_runs)
+
+
+def _check_kept_runs(tree: ResultsTree, config: BenchmarkConfig, indices: list[int]) -> None:
+    """The runs --only-runs keeps must come from this config: same seed and recipe (nothing written yet)."""
+    for i in range(config.run_count):
+        if i in indices:
+            continue
+        kept = tree.read_summary(i)
+        if kept is None:
+            continue
+        if kept.get("seed") != config.seeds[i] or kept.get("recipe") != config.recipe:
+            raise UserInputError(
+                f"--only-runs: {tree.summary_path(i)} was run with seed {kept.get('seed')} and recipe "
+                f"{kept.get('recipe')}, this config's run {i} has seed {config.seeds[i]} and recipe "
+                f"{config.recipe}: run the whole set (without --only-runs) or use another --output")
 
 
 def _print_run(s: dict[str, Any], out: TextIO) -> None:

@@ -181,8 +181,9 @@ def from_keras(model: Any, machine: Machine | None = None, policy: str = "auto",
     folder by default), where its config and reports stay.  With `verify`, every
     key is walked through the toolchain's routing tables (keywalk.walk) and every
     core's data-specification regions are compared with the images asked for.
-    `error_routing` "multicast" is the thesis prototype's backward pass (every
-    error to every tile of the layer below), kept to reproduce its drops.
+    `error_routing` (tiling.ERROR_ROUTINGS) "thesis" is the thesis prototype's
+    backward pass (every error to every tile of the layer below, sent back to
+    back), kept to reproduce its drops; "multicast" the same routing, paced.
     """
     t0 = time.perf_counter()
     machine = machine or VirtualMachine()

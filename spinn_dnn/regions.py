@@ -70,6 +70,8 @@ PARAM_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("is_output", "u32", "1 on the loss layer"),
     ("samples_per_load", "u32", "input tiles: samples buffered in SDRAM"),
     ("work_bytes", "u32", "size of the WORK region"),
+    ("unpaced_errors", "u32", "1: errors sent back to back, as the thesis prototype did "
+                              "(error_routing thesis)"),
 )
 KEY_ENTRY_FIELDS = (
     ("partition", "u32", "PART_*"),
@@ -132,6 +134,7 @@ def params(plan: Plan, vertex: VertexPlan, tile: Tile, work_bytes: int) -> np.nd
         "is_output": int(is_output),
         "samples_per_load": memory.SAMPLES_PER_LOAD if tile.role == "input" or is_output else 0,
         "work_bytes": work_bytes,
+        "unpaced_errors": int(plan.error_routing == "thesis"),
     }
     return _struct(PARAM_FIELDS, values)
 

@@ -10,8 +10,10 @@ delivered and dropped.  Drops do not stop the run here: a dropped error stalls
 its sample's backward pass, and soon every later sample, as it stalled the
 thesis's program.
 
-  thesis    one neuron per core, errors multicast to every core below
-  npc+tile  one neuron per core, each error to the core that owns its atom
+  thesis     one neuron per core, errors multicast to every core below, sent
+             back to back (the prototype's send loop)
+  npc+paced  the same routing, paced as this engine paces (tile_send_errors)
+  npc+tile   one neuron per core, each error to the core that owns its atom
   project   policy auto (neurons packed per core), errors per tile
 """
 
@@ -23,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-DESIGNS = {"thesis": ("neuron_per_core", "multicast"), "npc+tile": ("neuron_per_core", "per_tile"),
-           "project": ("auto", "per_tile")}
+DESIGNS = {"thesis": ("neuron_per_core", "thesis"), "npc+paced": ("neuron_per_core", "multicast"),
+           "npc+tile": ("neuron_per_core", "per_tile"), "project": ("auto", "per_tile")}
 
 
 def build_model() -> Any:

@@ -27,7 +27,7 @@ from spinn_dnn.layers import Layer
 from spinn_dnn.plan import Plan, Route, Tile, VertexPlan
 
 POLICIES = ("auto", "neuron_per_core")
-ERROR_ROUTINGS = ("per_tile", "multicast")
+ERROR_ROUTINGS = ("per_tile", "multicast", "thesis")
 
 
 def next_pow2(n: int) -> int:
@@ -155,7 +155,8 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
     `max_atoms_per_core` (auto only, rounded down to a power of two) trades cores
     for parallelism: fewer atoms per core means more cores working at once.
     `error_routing` (ERROR_ROUTINGS): "per_tile" sends each error to the tile that
-    owns its atom; "multicast" sends every error to every tile of the layer below,
+    owns its atom; "multicast" sends every error to every tile of the layer below
+    (paced); "thesis" does too, sent back to back
     as the thesis prototype did (kept to reproduce its dropped packets).
     """
     if policy not in POLICIES:
@@ -239,7 +240,7 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
         if li >= 2:  # errors go back to every layer but the input
             for t in dst_v.tiles:  # one partition per receiving tile: each error goes where it is used
                 hit = _sources_hit(masks[t.index], src_v.tiles)
-                if error_routing == "multicast":
+                if error_routing in ("multicast", "thesis"):
                     routes.append(Route("bwd", (dst_v.label, t.index), [(src_v.label, s.index) for s in hit],
                                         t.n_in_needed))
                     continue

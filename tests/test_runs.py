@@ -139,3 +139,12 @@ def test_only_runs_outside_the_set_is_bad_input(tmp_path, tiny_registry, bad, ca
     code, bdir, out = _run(tmp_path, "tiny_easy", "--runs", "3", f"--only-runs={bad}")
     assert code == 2 and not out.exists()
     assert "--only-runs" in capsys.readouterr().err
+
+
+def test_only_runs_refuses_to_score_runs_of_another_set(tmp_path, tiny_registry, capsys):
+    code, bdir, _ = _run(tmp_path, "tiny_easy", "--runs", "2", "--only-runs", "0")
+    assert code == 0
+    code, bdir, _ = _run(tmp_path, "tiny_easy", "--runs", "2", "--only-runs", "1",
+                         "--set", "runs.base_seed=100")
+    assert code == 2 and not (bdir / "run_1.json").exists()
+    assert "run_0.json" in capsys.readouterr().err

@@ -44,5 +44,5 @@ def test_a_tile_with_many_error_senders_is_planned_with_a_buffer_for_each():
         (buf,) = [m for m in t.memory if m.name == "error buffers"]
         assert buf.bytes == senders[(hidden.label, t.index)] * t.n_atoms * plan.in_flight * memory.F32
         assert t.bytes_in("dtcm") <= memory.DTCM_BYTES
-    with pytest.raises(ValueError, match="per_tile, multicast"):
+    with pytest.raises(ValueError, match="per_tile, multicast, thesis"):
         plan_model(build_model(), "auto", error_routing="broadcast")

@@ -234,7 +234,7 @@ static void backward(uint slot, uint sample) {
             S->dx[j] = acc;
         }
         SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->fan_in);
-        tile_send_errors(S->bwd, S->n_bwd_out, S->dx, S->in_lo, p->tile_index, p->n_tiles);
+        tile_send_errors(S->bwd, S->n_bwd_out, S->dx, S->in_lo, p->tile_index, p->n_tiles, p->unpaced_errors);
     }
     for (uint r = 0; r < S->n_rows; r++) {
         float d = S->dz[r];

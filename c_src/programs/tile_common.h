@@ -110,20 +110,30 @@ static inline void tile_send_paced(const key_entry_t *entry, const float *values
     }
 }
 
-// Sends errors, one entry per receiving tile (values indexed by atom - first_atom),
-// one packet every SEND_GAP_US.  Each receiving tile takes packets from every
-// tile of the sending layer; tile i of n starts at entry i * n_entries / n and
-// goes round, so at any moment the senders address different receivers and a
-// receiver still gets about one packet per SEND_GAP_US.
+// Sends errors, one entry per receiving tile (values indexed by atom - first_atom).
+// Every receiving tile takes errors from every tile of the sending layer (n_tiles);
+// k = ceil(n_tiles / n_entries) senders share each receiver.  Tile i starts at
+// entry i * n_entries / n_tiles and goes round, one packet every k * SEND_GAP_US,
+// offset by (i % k) * SEND_GAP_US: the tiles sharing a start interleave, so a
+// receiver gets about one packet per SEND_GAP_US whatever the two counts (one
+// entry, k = n_tiles: tile_send_paced's pacing).  `unpaced` sends back to back,
+// as the thesis prototype did: kept to reproduce its drops.
 static inline void tile_send_errors(const key_entry_t *entries, uint n_entries, const float *values,
-                                    uint first_atom, uint tile_index, uint n_tiles) {
+                                    uint first_atom, uint tile_index, uint n_tiles, uint unpaced) {
+    if (!n_entries) {
+        return;
+    }
+    uint k = n_tiles > n_entries ? (n_tiles + n_entries - 1) / n_entries : 1;
     uint start = n_tiles ? (tile_index * n_entries) / n_tiles : 0;
+    if (!unpaced) {
+        spin1_delay_us(SEND_GAP_US * (tile_index % k));
+    }
     uint sent = 0;
-    for (uint k = 0; k < n_entries; k++) {
-        const key_entry_t *e = &entries[(start + k) % n_entries];
+    for (uint j = 0; j < n_entries; j++) {
+        const key_entry_t *e = &entries[(start + j) % n_entries];
         for (uint i = 0; i < e->count; i++) {
-            if (sent++) {
-                spin1_delay_us(SEND_GAP_US);
+            if (sent++ && !unpaced) {
+                spin1_delay_us(SEND_GAP_US * k);
             }
             spin1_send_mc_packet(e->key + i, float_bits(values[e->offset - first_atom + i]), WITH_PAYLOAD);
         }

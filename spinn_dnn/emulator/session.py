@@ -56,15 +56,18 @@ def _stage_cycles(plan, training: bool) -> tuple[float, float]:  # noqa: ANN001
     A stage is one tile's work per sample: taking its input packets (an
     interrupt each), W x and the activation, and, training, the errors it takes,
     W^T dz and dz x^T; plus its paced sends (activations: SEND_GAP_US per
-    packet times the tiles of its layer; errors, which go to one receiver
-    each: SEND_GAP_US per packet).
+    packet times the tiles of its layer; errors: SEND_GAP_US per packet times
+    the senders sharing a receiver, tile_send_errors; none for the thesis's
+    unpaced errors).
     """
     mod = _module()
     per_us = mod.CLOCK_HZ / 1e6
     slowest, update = 0.0, 0.0
     bwd_in: dict[tuple[str, int], int] = {}
+    bwd_out: dict[tuple[str, int], int] = {}  # error entries (receivers) per sending tile
     for r in plan.routes:
         if r.pid == "bwd":
+            bwd_out[r.src] = bwd_out.get(r.src, 0) + 1
             for d in r.dst:
                 bwd_in[d] = bwd_in.get(d, 0) + r.packets_per_sample
     for v in plan.vertices:
@@ -81,7 +84,9 @@ def _stage_cycles(plan, training: bool) -> tuple[float, float]:  # noqa: ANN001
                 sends_back = v.layer >= 2
                 cycles += rows * (fan_in + 1) * mod.COST_FMAC * (2 if sends_back else 1)
                 cycles += bwd_in.get((v.label, t.index), 0) * (mod.ISR_CYCLES + 30) + rows * 4 * mod.COST_FMUL
-                send += SEND_GAP_US * fan_in if sends_back else 0  # errors: one receiver at a time
+                if sends_back and plan.error_routing != "thesis":  # tile_send_errors' pacing
+                    share = -(-len(v.tiles) // max(1, bwd_out.get((v.label, t.index), 1)))
+                    send += SEND_GAP_US * share * fan_in
                 update = max(update, rows * (fan_in + 1) * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD))
             slowest = max(slowest, cycles + send * per_us)
     return slowest, update
