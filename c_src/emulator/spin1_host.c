@@ -9,7 +9,9 @@
 
 // The core whose code runs on this thread now.  Per thread, so that machines
 // running in different threads do not see each other's cores.
-static _Thread_local emu_core_t *current;
+// initial-exec: a fixed offset from the thread pointer instead of a __tls_get_addr call per API
+// call (4.5% of a training run's host time under perf, with the global-dynamic model of -fPIC).
+static _Thread_local emu_core_t *current __attribute__((tls_model("initial-exec")));
 
 emu_core_t *emu_current(void) {
     return current;
