@@ -24,17 +24,21 @@ SDRAM_PER_CHIP = 123_469_792  # usable SDRAM per SpiNNaker-1 chip (spinn_machine
 # and its code size in ITCM.
 DTCM_FIXED = 6 * 1024
 ITCM_CODE_ESTIMATE = 16 * 1024
-KEY_ENTRY_BYTES = 16  # (key, mask, atom offset, count) per incoming source tile or outgoing partition
+# per incoming entry, in DTCM: the entry (partition, key, mask, offset, count, source tile) that
+# dense.c copies from its KEYS region for the lookup every packet makes, and its three counters
+# (packets so far, error-buffer index, place in key order); outgoing entries stay in SDRAM
+KEY_ENTRY_BYTES = 6 * 4 + 3 * 4
 KEY_TABLE_RESERVE = 64  # entries reserved at tiling time for sources not known yet (bwd, label)
 SAMPLES_PER_LOAD = 1024  # samples an input tile holds in SDRAM between two host writes
 DTCM_BUDGET = DTCM_BYTES - DTCM_FIXED
 
 
 def fixed(n_key_entries: int) -> list[MemoryItem]:
+    """Stack and globals (an estimate), and the incoming key entries the program keeps in DTCM."""
     return [
         MemoryItem("stack+globals (estimate)", "dtcm", DTCM_FIXED, "program state, spin1 API, stack"),
         MemoryItem("key table", "dtcm", KEY_ENTRY_BYTES * n_key_entries,
-                   "per incoming source tile and outgoing partition: key, mask, offset, count"),
+                   "per incoming source tile: its key entry and three counters"),
     ]
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from spinn_dnn import memory
 from spinn_dnn.errors import DoesNotFitError
 from spinn_dnn.layers import Layer
-from spinn_dnn.plan import Plan, Route, Tile, VertexPlan
+from spinn_dnn.plan import MemoryItem, Plan, Route, Tile, VertexPlan
 
 POLICIES = ("auto", "neuron_per_core")
 ERROR_ROUTINGS = ("per_tile", "multicast", "thesis")
@@ -155,9 +155,9 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
     `max_atoms_per_core` (auto only, rounded down to a power of two) trades cores
     for parallelism: fewer atoms per core means more cores working at once.
     `error_routing` (ERROR_ROUTINGS): "per_tile" sends each error to the tile that
-    owns its atom; "multicast" sends every error to every tile of the layer below
-    (paced); "thesis" does too, sent back to back
-    as the thesis prototype did (kept to reproduce its dropped packets).
+    owns its atom; "multicast" sends every error to every tile of the layer below,
+    paced; "thesis" multicasts them too, sent back to back as the thesis
+    prototype did (kept to reproduce its dropped packets).
     """
     if policy not in POLICIES:
         raise ValueError(f"policy {policy!r}; allowed: {', '.join(POLICIES)}")
@@ -275,13 +275,12 @@ def _tile_mask(layer: Layer, tile: Tile) -> np.ndarray:
 
 
 def exact_memory(vertices: list[VertexPlan], routes: list[Route],
-                 in_flight: int) -> dict[tuple[str, int], list]:
+                 in_flight: int) -> dict[tuple[str, int], list[MemoryItem]]:
     """Every tile's memory items once the routes are known: the exact key table (an entry per
-    incoming source and outgoing partition) and error buffers (one per tile sending it errors)."""
+    incoming source) and error buffers (one per tile sending it errors)."""
     entries: dict[tuple[str, int], int] = {}
     err_senders: dict[tuple[str, int], int] = {}
     for r in routes:
-        entries[r.src] = entries.get(r.src, 0) + 1
         for d in r.dst:
             entries[d] = entries.get(d, 0) + 1
             if r.pid == "bwd":

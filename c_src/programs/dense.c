@@ -374,12 +374,19 @@ static uint allocate(void) {
     S->from_entry = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint));
     S->bwd_index = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint));
     S->by_key = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint));
+    key_entry_t *in = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(key_entry_t));
     S->received = spin1_malloc(S->in_flight * sizeof(uint));
     S->received_bwd = spin1_malloc(S->in_flight * sizeof(uint));
-    if (!S->w || !S->x || !S->y || !S->dz || !S->from_entry || !S->bwd_index || !S->by_key || !S->received ||
-            !S->received_bwd) {
+    if (!S->w || !S->x || !S->y || !S->dz || !S->from_entry || !S->bwd_index || !S->by_key || !in ||
+            !S->received || !S->received_bwd) {
         return FALSE;
     }
+    // every packet looks its entry up: the incoming entries move from SDRAM (KEYS) into DTCM once
+    for (uint e = 0; e < S->r.n_in; e++) {
+        in[e] = S->r.in[e];
+    }
+    SPINN_ACCOUNT(SPINN_OP_SDRAM_WORD, S->r.n_in * (sizeof(key_entry_t) / 4));
+    S->r.in = in;
     if (S->training || S->r.params->is_output) {  // the loss layer writes its dL/dz there, training or not
         S->err = spin1_malloc((S->n_bwd_in ? S->n_bwd_in : 1) * S->in_flight * S->n_rows * sizeof(float));
         if (!S->err) {
