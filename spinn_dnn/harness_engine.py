@@ -196,9 +196,8 @@ class SpinnakerSession:
         missing = sorted({t.role for v in self.sm.plan.vertices for t in v.tiles} - set(PROGRAM_OF_ROLE))
         if missing:
             raise EngineUnavailableError(f"engine 'spinnaker': tiles of role {', '.join(missing)} have no "
-                                         "core "
-                                         f"program yet (built: {', '.join(PROGRAM_OF_ROLE)}); this model "
-                                         "cannot train on SpiNNaker in this version")
+                                         f"core program yet (built: {', '.join(PROGRAM_OF_ROLE)}); this "
+                                         "model cannot train on SpiNNaker in this version")
         if opts["execution"] == "hardware":
             raise EngineUnavailableError(
                 "engine 'spinnaker', execution 'hardware': the machine answered and the model was mapped "

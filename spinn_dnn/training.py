@@ -68,8 +68,8 @@ def spec_from_model(model: Any) -> TrainingSpec:
     loss = getattr(model, "loss", None)
     if optimizer is None or loss is None:
         raise UnsupportedModelError("the model is not compiled: call model.compile(optimizer="
-                                    "keras.optimizers."
-                                    "SGD(...), loss=...) first; the optimizer and the loss come from it")
+                                    "keras.optimizers.SGD(...), loss=...) first; the optimizer and the "
+                                    "loss come from it")
     if type(optimizer).__name__ != "SGD":
         raise UnsupportedModelError(f"optimizer {type(optimizer).__name__} is not supported on SpiNNaker; "
                                     f"supported: {SUPPORTED_OPTIMIZERS}")

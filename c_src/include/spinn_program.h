@@ -25,7 +25,9 @@
 #ifndef SPINN_DNN_PROGRAM_H
 #define SPINN_DNN_PROGRAM_H
 
-#include <spin1_api.h>  // angle brackets: with SPINN_DIRS first on the path, spinnaker_tools' own
+// Angle brackets: `make aplx` puts spinnaker_tools' include directory first, so its own
+// spin1_api.h is the one found there; elsewhere it is include/spin1_api.h.
+#include <spin1_api.h>
 
 // Work the emulator cannot see by itself (software float on the ARM968), so
 // that modeled time counts it: kinds and their cycle costs are in
