@@ -17,6 +17,8 @@ from spinn_dnn.tiling import next_pow2
 
 
 def _n_keys(route: Route, tile: Tile) -> int:
+    if route.n_keys:
+        return route.n_keys
     if route.span is not None:  # errors: the atoms of the receiving tile
         return route.span[1] - route.span[0]
     if route.pid == "fwd" or route.pid in ("partial", "delta"):

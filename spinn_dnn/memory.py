@@ -73,30 +73,34 @@ def dense(n: int, m: int, s: int, is_output: bool = False) -> list[MemoryItem]:
     return items
 
 
-def conv(n: int, channels: int, fan_in: int, span: int, s: int) -> list[MemoryItem]:
-    """A tile of n output atoms covering `channels` filters; its inputs span `span` atoms."""
+def conv(n: int, channels: int, fan_in: int, span: int, s: int, out_c: int) -> list[MemoryItem]:
+    """A tile of n output atoms covering `channels` of the layer's out_c filters, its receptive
+    inputs spanning `span` atoms, s samples in flight: what layer.c allocates for a conv tile."""
     w = channels * (fan_in + 1) * F32
     return [
-        MemoryItem("kernels+bias", "dtcm", w, "every input packet meets every covered filter"),
-        MemoryItem("forward sums", "dtcm", n * s * F32, "z of each output atom and sample in flight"),
-        MemoryItem("error sums", "dtcm", n * s * F32, "dE/dy accumulated from the next layer"),
-        MemoryItem("input error buffer", "dtcm", span * F32, "dE/dx scattered over the receptive inputs"),
-        MemoryItem("momentum", "sdram", w, "SGD momentum"),
-        MemoryItem("gradient accumulator", "sdram", w, "sum over the batch of the kernel gradient"),
-        MemoryItem("inputs kept", "sdram", span * s * F32, "receptive inputs of each sample in flight"),
-        MemoryItem("pre-activations kept", "sdram", n * s * F32, "z, for f'(z)"),
+        MemoryItem("kernels+bias", "dtcm", w, "the filters of the channels the tile covers"),
+        MemoryItem("gradient sums", "dtcm", w, "sum over the batch of the kernel gradient"),
+        MemoryItem("inputs kept", "dtcm", span * s * F32, "receptive inputs of each sample in flight"),
+        MemoryItem("outputs kept", "dtcm", (n + 1) * s * F32, "y per sample, for f'"),
+        error_buffers(n, s, 1),
+        MemoryItem("dz and dx", "dtcm", (n + span) * F32, "the sample being back-propagated"),
+        MemoryItem("filter rows", "dtcm", out_c * F32, "which row holds each filter"),
+        MemoryItem("momentum", "sdram", w, "SGD momentum, used once per batch"),
+        MemoryItem("gradient ring", "sdram", out_c * (fan_in + 1) * F32,
+                   "partial sums of every filter's gradient coming from the previous tile"),
     ]
 
 
 def pool(n: int, span: int, s: int, is_max: bool) -> list[MemoryItem]:
+    """A pooling tile of n output atoms whose windows span `span` input atoms (layer.c)."""
     items = [
-        MemoryItem("forward max/sums", "dtcm", n * s * F32, "running max or sum per output and sample"),
-        MemoryItem("error sums", "dtcm", n * s * F32, "dE/dy accumulated from the next layer"),
-        MemoryItem("input error buffer", "dtcm", span * F32, "dE/dx routed to the inputs"),
-        MemoryItem("outputs kept", "sdram", n * s * F32, "y, for the activation's derivative"),
+        MemoryItem("inputs kept", "dtcm", span * s * F32, "window inputs of each sample in flight"),
+        MemoryItem("outputs kept", "dtcm", (n + 1) * s * F32, "y per sample, for f'"),
+        error_buffers(n, s, 1),
+        MemoryItem("dz and dx", "dtcm", (n + span) * F32, "the sample being back-propagated"),
     ]
     if is_max:
-        items.append(MemoryItem("argmax kept", "sdram", n * s * F32, "which input won, per sample"))
+        items.append(MemoryItem("argmax kept", "dtcm", n * s * F32, "which input won, per sample"))
     return items
 
 

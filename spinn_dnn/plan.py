@@ -14,8 +14,10 @@ from spinn_dnn.layers import Layer
 # Multicast partitions.  fwd: activations; bwd: errors (partial sums of dE/dx per
 # input atom); label: the sample's class to the loss layer; partial/delta: between
 # the weight blocks and accumulators of a layer split in two dimensions; softmax:
-# each output tile's sum of exponentials to the others, when the output layer spans tiles.
-PARTITIONS = ("fwd", "bwd", "label", "softmax", "partial", "delta")
+# each output tile's sum of exponentials to the others, when the output layer spans tiles;
+# gring/gsum: a convolution's kernel gradient passed from tile to tile and summed, then the
+# sum from the last tile to the others, when several tiles hold copies of a filter.
+PARTITIONS = ("fwd", "bwd", "label", "softmax", "partial", "delta", "gring", "gsum")
 
 MASK32 = 0xFFFFFFFF
 
@@ -91,6 +93,7 @@ class Route:
     packets_per_sample: int  # packets the source sends per training sample
     partition: str = ""
     span: tuple[int, int] | None = None
+    n_keys: int = 0  # keys of the partition when neither atoms nor a span set them (gring, gsum)
 
     def __post_init__(self) -> None:
         if not self.partition:

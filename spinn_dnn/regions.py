@@ -146,7 +146,7 @@ def _entry_offset(route: Route, src: Tile) -> int:
         return src.in_lo
     if route.pid == "softmax":
         return src.index
-    if route.pid == "label":
+    if route.pid in ("label", "gring", "gsum"):
         return 0
     return src.lo  # fwd, partial, delta
 

@@ -27,6 +27,7 @@ from spinn_dnn.layers import Layer
 from spinn_dnn.plan import MemoryItem, Plan, Route, Tile, VertexPlan
 
 POLICIES = ("auto", "neuron_per_core")
+RING_BATCH = 32  # the batch size the per-sample figures of a per-batch reduction assume
 ERROR_ROUTINGS = ("per_tile", "multicast", "thesis")
 
 
@@ -82,7 +83,8 @@ def _layer_tiles(layer: Layer, label: str, p: int, s: int, prev_out: list[Tile],
             else:
                 tile.channels = sorted(set((np.arange(lo, hi) % layer.out_shape[2]).tolist()))
                 if layer.kind == "conv":
-                    tile.memory = memory.conv(hi - lo, len(tile.channels), layer.fan_in, span, s)
+                    tile.memory = memory.conv(hi - lo, len(tile.channels), layer.fan_in, span, s,
+                                              layer.out_shape[2])
                 else:
                     tile.memory = memory.pool(hi - lo, span, s, layer.kind == "maxpool")
         tile.memory = memory.fixed(n_src + memory.KEY_TABLE_RESERVE) + tile.memory
@@ -247,8 +249,7 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
                 for s in hit:
                     span = (max(s.lo, t.in_lo), min(s.hi, t.in_hi))
                     routes.append(Route("bwd", (dst_v.label, t.index), [(src_v.label, s.index)],
-                                        int(masks[t.index][span[0]:span[1]].sum()),
-                                        partition=f"bwd.{s.index}", span=span))
+                                        span[1] - span[0], partition=f"bwd.{s.index}", span=span))
         if ins[li] is not outs[li]:  # split layer: blocks <-> accumulators
             acc_v = outs[li]
             for b in dst_v.tiles:
@@ -257,12 +258,45 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
             for a in acc_v.tiles:
                 dst = [(dst_v.label, b.index) for b in dst_v.tiles if b.row_block == a.index]
                 routes.append(Route("delta", (acc_v.label, a.index), dst, a.n_atoms))
+    for li, layer in enumerate(layers):
+        if layer.kind == "conv":
+            routes += gradient_ring(layer, ins[li])
     last = outs[-1]
     routes.append(Route("label", (outs[0].label, 0), [(last.label, t.index) for t in last.tiles], 1))
     if layers[-1].activation == "softmax" and len(last.tiles) > 1:
         everyone = [(last.label, t.index) for t in last.tiles]
         for t in last.tiles:
             routes.append(Route("softmax", (last.label, t.index), everyone, 1))
+    return routes
+
+
+def shares_filters(vertex: VertexPlan) -> bool:
+    """Whether some filter of a convolution is held by more than one of its tiles."""
+    seen: set[int] = set()
+    for t in vertex.tiles:
+        if seen & set(t.channels):
+            return True
+        seen |= set(t.channels)
+    return False
+
+
+def gradient_ring(layer: Layer, vertex: VertexPlan) -> list[Route]:
+    """The kernel-gradient reduction of a convolution whose filters have copies on several tiles.
+
+    Tile i sends the running sum of every filter's gradient to tile i + 1 (gring),
+    each adding its own; the last sends the complete sums to all the others (gsum),
+    so every copy makes the same update from the same sum.  Packets are per batch:
+    `packets_per_sample` counts them as if spread over the batch (rounded up).
+    """
+    if not shares_filters(vertex):
+        return []
+    values = layer.out_shape[2] * (layer.fan_in + 1)
+    per_sample = -(-values // RING_BATCH)
+    tiles = vertex.tiles
+    routes = [Route("gring", (vertex.label, a.index), [(vertex.label, b.index)], per_sample, n_keys=values)
+              for a, b in zip(tiles, tiles[1:])]
+    routes.append(Route("gsum", (vertex.label, tiles[-1].index), [(vertex.label, t.index) for t in tiles[:-1]],
+                        per_sample, n_keys=values))
     return routes
 
 

@@ -6,7 +6,7 @@
 #include "emu.h"
 
 extern const spinn_program_t spinn_program_input;
-extern const spinn_program_t spinn_program_dense;
+extern const spinn_program_t spinn_program_layer;
 extern const spinn_program_t spinn_program_test_echo;
 extern const spinn_program_t spinn_program_test_slow_sink;
 extern const spinn_program_t spinn_program_test_memory;
@@ -14,7 +14,7 @@ extern const spinn_program_t spinn_program_test_priorities;
 
 const spinn_program_t *const emu_programs[] = {
     &spinn_program_input,
-    &spinn_program_dense,
+    &spinn_program_layer,
     &spinn_program_test_echo,
     &spinn_program_test_slow_sink,
     &spinn_program_test_memory,

@@ -28,7 +28,9 @@
 #define PART_SOFTMAX 3
 #define PART_PARTIAL 4
 #define PART_DELTA 5
-#define N_PARTS 6
+#define PART_GRING 6
+#define PART_GSUM 7
+#define N_PARTS 8
 
 #define ACT_IDENTITY 0
 #define ACT_RELU 1

@@ -30,8 +30,8 @@ WORK = regions_mod.REGIONS.index("WORK")
 WEIGHTS = regions_mod.REGIONS.index("WEIGHTS")
 OPTIMIZER = regions_mod.REGIONS.index("OPTIMIZER")
 INPUT_HEADER_WORDS = 4  # c_src/programs/input.c
-RESULT_HEADER_WORDS = 3  # c_src/programs/dense.c
-PROGRAM_OF_ROLE = {"input": "input", "dense": "dense"}
+RESULT_HEADER_WORDS = 3  # c_src/programs/layer.c
+PROGRAM_OF_ROLE = {"input": "input", "dense": "layer", "conv": "layer", "pool": "layer"}
 SEND_GAP_US = 2  # c_src/programs/tile_common.h
 EXIT_CODES = {1: "its memory image is not a spinn_dnn tile of that role", 2: "DTCM is too small",
               3: "an operation the C programs do not implement yet (softmax across tiles, "
@@ -170,7 +170,7 @@ class MachineSession:
         return (size - 4 * INPUT_HEADER_WORDS) // per
 
     def _results_offset(self, tile) -> int:  # noqa: ANN001
-        """Bytes of the dense tile's momentum, which comes first in its WORK region (dense.c)."""
+        """Bytes of a tile's momentum, which comes first in its WORK region (layer.c)."""
         image = self.toolchain.regions[(tile.vertex, tile.index)][WEIGHTS]
         n_rows, row_length = struct.unpack_from("<II", image)
         return n_rows * row_length * 4
@@ -246,11 +246,11 @@ class MachineSession:
         return {ref: self.em.read_region(where, WEIGHTS) for ref, where in self.where.items()}
 
     def momentum(self) -> dict[tuple[str, int], bytes]:
-        """The dense tiles' SGD momentum (the start of their WORK regions)."""
+        """The dense and conv tiles' SGD momentum (the start of their WORK regions)."""
         out = {}
         for v in self.plan.vertices:
             for t in v.tiles:
-                if t.role == "dense":
+                if t.role in ("dense", "conv"):
                     size = self._results_offset(t)
                     out[(v.label, t.index)] = self.em.read_region(self.where[(v.label, t.index)], WORK)[:size]
         return out

@@ -1,5 +1,12 @@
-// Dense tile: forward pass, backward pass and SGD weight update of a block of
-// rows (neurons) of one Dense layer.
+// Layer tile: forward pass, backward pass and SGD weight update of a block of
+// one layer's output atoms.  The same protocol (inputs by key, samples in
+// flight, errors back, minibatch updates) serves every kind of layer; what a
+// tile computes on its atoms depends on its role:
+//   dense: rows (neurons) of a Dense layer, below;
+//   conv:  atoms of a Conv2D/Conv1D layer (conv_ops.h), with the filters of the
+//          channels it covers; tiles that hold copies of a filter reduce its
+//          gradient before each update (the gradient ring, below);
+//   pool:  atoms of a MaxPooling2D/AveragePooling2D layer (pool_ops.h), no weights.
 //
 // Forward: receives its layer's inputs by key (fwd packets, payload: float
 // bits), computes y = act(W x + b) for its rows in float32 and sends y on its
@@ -27,14 +34,26 @@
 // source more than S samples ahead would overwrite a slot in use: the tile
 // stops with EXIT_OVERRUN rather than compute garbage.
 //
-// Memory: DTCM holds W and G (n_rows x (fan_in + 1)), the inputs, outputs and
-// error sums of S samples, and dL/dx of one sample; SDRAM (the WORK region)
-// holds the momentum V, used once per batch, and on the loss layer the results.
+// Gradient ring (conv tiles whose filters have copies on other tiles): after
+// the last sample of a batch, tile 0 sends its kernel gradient, every filter of
+// the layer (zeros for those it does not hold), on its gring keys to tile 1;
+// tile i adds its own and passes the sum on as soon as its own batch is done;
+// the last tile gets the whole layer's sum, keeps it and sends it to all the
+// others (gsum keys).  Every copy then applies the same update to the same
+// sum, in the same order, so the copies stay identical bit for bit.
 //
-// WORK region: float V[n_rows][row_length]; then, on the loss layer's tiles:
-// uint32 n_done; uint32 n_rows; uint32 record (n_rows + 1); per sample: float
-// y[n_rows], float loss.
+// Memory: DTCM holds W and G (n_rows x row_length), the inputs, outputs and
+// error sums of S samples, and dL/dz and dL/dx of one sample; SDRAM (the WORK
+// region) holds the momentum V, used once per batch, the gradient ring's
+// incoming sums, and on the loss layer the results.
+//
+// WORK region: float V[n_rows][row_length]; on conv tiles in a gradient ring,
+// float ring[out_c][row_length]; on the loss layer's tiles: uint32 n_done;
+// uint32 n_rows; uint32 record (n_rows + 1); per sample: float y[n_rows],
+// float loss.
 #include "activation.h"
+#include "conv_ops.h"
+#include "pool_ops.h"
 #include "tile_common.h"
 
 #define TAG_WEIGHTS 1
@@ -59,7 +78,11 @@ typedef struct {
     const key_entry_t *bwd;  // the first error entry; NULL on the first layer (nothing to send errors to)
     uint n_bwd_out;          // error entries: one per receiving tile
     volatile optimizer_t *opt;  // in SDRAM: the host sets the learning rate between epochs
-    uint n_rows, row_length, fan_in, in_lo, in_flight, atom_lo, atom_hi;
+    uint role;
+    uint n_out;         // atoms this tile computes (dense: = n_rows)
+    uint n_rows, row_length, fan_in;  // weight rows (neurons or filters), their length, fan-in (no bias)
+    uint n_x;           // input atoms kept per sample: [in_lo, in_hi)
+    uint in_lo, in_flight, atom_lo, atom_hi;
     uint training;
     uint expected;      // fwd packets per sample
     uint expected_bwd;  // bwd packets per sample
@@ -81,15 +104,26 @@ typedef struct {
     float *w;   // n_rows x row_length, bias last in each row
     float *g;   // gradient sums, same shape
     float *v;   // momentum, same shape, in SDRAM
-    float *x;   // in_flight x fan_in inputs
-    float *y;   // in_flight x (n_rows + 1) outputs and the loss (a DMA may still be reading one)
-    float *err; // n_bwd_in x in_flight x n_rows: dL/dy from each sending tile (loss layer: dL/dz)
-    float *dz;  // n_rows: dL/dz of the sample being back-propagated
-    float *dx;  // fan_in: dL/dx to send back
-} dense_state_t;
+    float *x;   // in_flight x n_x inputs
+    float *y;   // in_flight x (n_out + 1) outputs and the loss (a DMA may still be reading one)
+    float *err; // n_bwd_in x in_flight x n_out: dL/dy from each sending tile (loss layer: dL/dz)
+    float *dz;  // n_out: dL/dz of the sample being back-propagated
+    float *dx;  // n_x: dL/dx to send back
+    uint *row_of;   // conv: the row of each of the layer's channels (out_c entries)
+    uint *argmax;   // max pooling: in_flight x n_out, the input each output took
+    // gradient ring (conv): see above
+    const key_entry_t *gring, *gsum;  // outgoing: to the next tile / (last tile) to all others
+    uint reduce;        // this tile is in a gradient ring
+    uint is_last;       // the last tile of the ring: it completes the sums
+    uint ring_values;   // values per ring pass: out_c x row_length
+    uint own_ready;     // this tile's batch gradient is complete
+    uint ring_in, ring_done, sums_in;  // ring values received, passed on; final sums received
+    uint ring_busy;
+    float *ring;        // ring_values incoming partial sums, in SDRAM
+} layer_state_t;
 
-SPINN_STATE_DECLARE(dense_state_t);
-#define S SPINN_STATE(dense_state_t)
+SPINN_STATE_DECLARE(layer_state_t);
+#define S SPINN_STATE(layer_state_t)
 
 static void pump(uint unused0, uint unused1);
 
@@ -99,15 +133,15 @@ static uint batch_of(uint sample) {
 
 static float *results(void) {
     uint32_t *work = S->r.work;
-    return (float *) &work[S->n_rows * S->row_length];
+    return (float *) &work[S->n_rows * S->row_length + (S->reduce ? S->ring_values : 0)];
 }
 
 static void write_result(uint slot, uint sample) {
     uint32_t *header = (uint32_t *) results();
     float *out = (float *) &header[3];
-    float *y = &S->y[slot * (S->n_rows + 1)];
-    spin1_dma_transfer(TAG_RESULT, &out[(sample % S->result_slots) * (S->n_rows + 1)], y, DMA_WRITE,
-                       (S->n_rows + 1) * sizeof(float));
+    float *y = &S->y[slot * (S->n_out + 1)];
+    spin1_dma_transfer(TAG_RESULT, &out[(sample % S->result_slots) * (S->n_out + 1)], y, DMA_WRITE,
+                       (S->n_out + 1) * sizeof(float));
 }
 
 // The loss of one sample on the loss layer, and (training) dL/dz of its rows into dz.
@@ -155,27 +189,33 @@ static void loss_and_delta(float *y, float *dz, uint sample) {
 
 static void forward(uint slot, uint sample) {
     const params_t *p = S->r.params;
-    const float *x = &S->x[slot * S->fan_in];
-    float *y = &S->y[slot * (S->n_rows + 1)];
-    for (uint r = 0; r < S->n_rows; r++) {
-        const float *row = &S->w[r * S->row_length];
-        float acc = 0.0f;
-        for (uint j = 0; j < S->fan_in; j++) {
-            acc += row[j] * x[j];
+    const float *x = &S->x[slot * S->n_x];
+    float *y = &S->y[slot * (S->n_out + 1)];
+    if (S->role == ROLE_CONV) {
+        conv_forward(p, S->w, S->row_length, S->row_of, x, y, S->n_out);
+    } else if (S->role == ROLE_POOL) {
+        pool_forward(p, x, y, S->argmax ? &S->argmax[slot * S->n_out] : NULL, S->n_out);
+    } else {
+        for (uint r = 0; r < S->n_rows; r++) {
+            const float *row = &S->w[r * S->row_length];
+            float acc = 0.0f;
+            for (uint j = 0; j < S->fan_in; j++) {
+                acc += row[j] * x[j];
+            }
+            y[r] = acc + row[S->fan_in];
         }
-        y[r] = acc + row[S->fan_in];
+        SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->fan_in);
+        SPINN_ACCOUNT(SPINN_OP_FADD, S->n_rows);
     }
-    SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->fan_in);
-    SPINN_ACCOUNT(SPINN_OP_FADD, S->n_rows);
-    apply_activation(p->activation, y, S->n_rows);
+    apply_activation(p->activation, y, S->n_out);
     if (p->is_output) {
-        y[S->n_rows] = 0.0f;
+        y[S->n_out] = 0.0f;
         if (S->has_label) {
-            loss_and_delta(y, &S->err[slot * S->n_rows], sample);
+            loss_and_delta(y, &S->err[slot * S->n_out], sample);
         }
         write_result(slot, sample);
     } else if (S->fwd) {
-        tile_send_paced(S->fwd, y, S->n_rows, p->tile_index, p->n_tiles);
+        tile_send_paced(S->fwd, y, S->n_out, p->tile_index, p->n_tiles);
     }
     if (!S->training) {
         S->bwd_done++;  // the slot is free again
@@ -200,54 +240,135 @@ static void update(void) {
     SPINN_ACCOUNT(SPINN_OP_FMAC, (S->opt->nesterov ? 5 : 3) * n);
     SPINN_ACCOUNT(SPINN_OP_SDRAM_WORD, 2 * n);  // V read and written in SDRAM
     S->batches_done++;
+    S->own_ready = 0;
+    S->ring_in = S->ring_done = S->sums_in = 0;
     data_specification_metadata_t *ds = data_specification_get_data_address();
     const weights_header_t *wh = data_specification_get_region(REGION_WEIGHTS, ds);
     uint32_t *rows = (uint32_t *) wh + 2 + S->n_rows;
     spin1_dma_transfer(TAG_WRITE_BACK, rows, S->w, DMA_WRITE, n * sizeof(float));
 }
 
-static void backward(uint slot, uint sample) {
+// This tile's share of ring value v (filter v / row_length, weight v % row_length): its own
+// gradient sum, or zero for a filter it does not hold.
+static float own_gradient(uint v) {
+    uint row = S->row_of[v / S->row_length];
+    return row < S->n_rows ? S->g[row * S->row_length + v % S->row_length] : 0.0f;
+}
+
+// Passes on the ring values that are in, once this tile's own batch gradient is complete
+// (a backlog keeps the senders' pace); the last tile keeps each complete sum and sends it to
+// every other tile, and updates when it has them all.
+static void ring_pump(uint unused0, uint unused1) {
+    (void) unused0;
+    (void) unused1;
+    if (!S->own_ready || S->ring_busy) {
+        return;
+    }
+    S->ring_busy = 1;
+    const key_entry_t *out = S->is_last ? S->gsum : S->gring;
+    while (S->ring_done < S->ring_in) {
+        uint v = S->ring_done++;
+        float total = S->ring[v] + own_gradient(v);
+        SPINN_ACCOUNT(SPINN_OP_SDRAM_WORD, 1);
+        SPINN_ACCOUNT(SPINN_OP_FADD, 1);
+        if (S->is_last) {
+            uint row = S->row_of[v / S->row_length];
+            if (row < S->n_rows) {
+                S->g[row * S->row_length + v % S->row_length] = total;
+            }
+        }
+        if (out) {
+            spin1_send_mc_packet(out->key + v, float_bits(total), WITH_PAYLOAD);
+            if (S->ring_done < S->ring_in) {
+                spin1_delay_us(SEND_GAP_US);
+            }
+        }
+    }
+    S->ring_busy = 0;
+    if (S->is_last && S->ring_done == S->ring_values) {
+        update();
+        spin1_schedule_callback(pump, 0, 0, 1);
+    }
+}
+
+// The end of a batch on a tile in a gradient ring: tile 0 starts the ring, the others pass on
+// what has come in meanwhile.
+static void ring_start(void) {
     const params_t *p = S->r.params;
-    const float *x = &S->x[slot * S->fan_in];
-    float *y = &S->y[slot * (S->n_rows + 1)];
-    if (p->is_output) {  // the loss layer's dL/dz, computed with the loss
-        for (uint r = 0; r < S->n_rows; r++) {
-            S->dz[r] = S->err[slot * S->n_rows + r];
+    S->own_ready = 1;
+    if (p->tile_index == 0) {
+        for (uint v = 0; v < S->ring_values; v++) {
+            if (v) {
+                spin1_delay_us(SEND_GAP_US);
+            }
+            spin1_send_mc_packet(S->gring->key + v, float_bits(own_gradient(v)), WITH_PAYLOAD);
         }
     } else {
-        for (uint r = 0; r < S->n_rows; r++) {
+        spin1_schedule_callback(ring_pump, 0, 0, 1);
+    }
+}
+
+static void backward(uint slot, uint sample) {
+    const params_t *p = S->r.params;
+    const float *x = &S->x[slot * S->n_x];
+    float *y = &S->y[slot * (S->n_out + 1)];
+    if (p->is_output) {  // the loss layer's dL/dz, computed with the loss
+        for (uint r = 0; r < S->n_out; r++) {
+            S->dz[r] = S->err[slot * S->n_out + r];
+        }
+    } else {
+        for (uint r = 0; r < S->n_out; r++) {
             float sum = 0.0f;
             for (uint e = 0; e < S->n_bwd_in; e++) {
-                sum += S->err[(e * S->in_flight + slot) * S->n_rows + r];
+                sum += S->err[(e * S->in_flight + slot) * S->n_out + r];
             }
             S->dz[r] = sum;
         }
-        SPINN_ACCOUNT(SPINN_OP_FADD, S->n_rows * S->n_bwd_in);
-        activation_backward(p->activation, y, S->dz, S->n_rows);
+        SPINN_ACCOUNT(SPINN_OP_FADD, S->n_out * S->n_bwd_in);
+        activation_backward(p->activation, y, S->dz, S->n_out);
     }
-    if (S->bwd) {  // dL/dx = W^T dL/dz, with the weights the forward pass used
-        for (uint j = 0; j < S->fan_in; j++) {
-            float acc = 0.0f;
-            for (uint r = 0; r < S->n_rows; r++) {
-                acc += S->w[r * S->row_length + j] * S->dz[r];
-            }
-            S->dx[j] = acc;
+    if (S->role == ROLE_CONV) {
+        conv_backward(p, S->w, S->g, S->row_length, S->row_of, x, S->dz, S->bwd ? S->dx : NULL, S->n_x,
+                      S->n_out);
+    } else if (S->role == ROLE_POOL) {
+        if (S->bwd) {
+            pool_backward(p, S->dz, S->argmax ? &S->argmax[slot * S->n_out] : NULL, S->dx, S->n_x, S->n_out);
         }
-        SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->fan_in);
+    } else {
+        if (S->bwd) {  // dL/dx = W^T dL/dz, with the weights the forward pass used
+            for (uint j = 0; j < S->fan_in; j++) {
+                float acc = 0.0f;
+                for (uint r = 0; r < S->n_rows; r++) {
+                    acc += S->w[r * S->row_length + j] * S->dz[r];
+                }
+                S->dx[j] = acc;
+            }
+            SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->fan_in);
+        }
+        for (uint r = 0; r < S->n_rows; r++) {
+            float d = S->dz[r];
+            float *g = &S->g[r * S->row_length];
+            for (uint j = 0; j < S->fan_in; j++) {
+                g[j] += d * x[j];
+            }
+            g[S->fan_in] += d;
+        }
+        SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->row_length);
+    }
+    if (S->bwd) {
         tile_send_errors(S->bwd, S->n_bwd_out, S->dx, S->in_lo, p->tile_index, p->n_tiles, p->unpaced_errors);
     }
-    for (uint r = 0; r < S->n_rows; r++) {
-        float d = S->dz[r];
-        float *g = &S->g[r * S->row_length];
-        for (uint j = 0; j < S->fan_in; j++) {
-            g[j] += d * x[j];
-        }
-        g[S->fan_in] += d;
-    }
-    SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->row_length);
     S->bwd_done++;
     if (tile_ends_batch(S->opt->epoch_samples, S->opt->batch_size, sample)) {
-        update();
+        if (S->reduce) {
+            ring_start();  // the update follows the ring (ring_pump, or the sums coming in)
+            return;
+        }
+        if (S->n_rows) {
+            update();
+        } else {
+            S->batches_done++;  // no weights (pooling): the batch is done
+        }
     }
     spin1_schedule_callback(pump, 0, 0, 1);
 }
@@ -318,8 +439,11 @@ static void on_packet(uint key, uint payload) {
                 return;
             }
             uint slot = sample % S->in_flight;
-            S->x[slot * S->fan_in + in->offset + (key - in->key) - S->in_lo] = bits_float(payload);
-            SPINN_ACCOUNT(SPINN_OP_WORD, 6);
+            uint at = in->offset + (key - in->key) - S->in_lo;  // wraps round below in_lo
+            if (at < S->n_x) {  // a source tile may hold atoms no receptive field here covers
+                S->x[slot * S->n_x + at] = bits_float(payload);
+            }
+            SPINN_ACCOUNT(SPINN_OP_WORD, 7);
             if (++S->received[slot] == S->expected && sample == S->fwd_next) {
                 spin1_schedule_callback(pump, 0, 0, 1);
             }
@@ -332,7 +456,7 @@ static void on_packet(uint key, uint payload) {
             uint slot = sample % S->in_flight;
             uint atom = in->offset + (key - in->key);
             if (atom >= S->atom_lo && atom < S->atom_hi) {
-                S->err[(S->bwd_index[e] * S->in_flight + slot) * S->n_rows + atom - S->atom_lo] =
+                S->err[(S->bwd_index[e] * S->in_flight + slot) * S->n_out + atom - S->atom_lo] =
                     bits_float(payload);
             }
             SPINN_ACCOUNT(SPINN_OP_WORD, 8);
@@ -348,6 +472,28 @@ static void on_packet(uint key, uint payload) {
             S->label[sample % LABEL_RING] = payload;
             S->labels_in++;
             if (sample == S->fwd_next) {
+                spin1_schedule_callback(pump, 0, 0, 1);
+            }
+        } else if (in->partition == PART_GRING) {
+            uint v = key - in->key;
+            if (v != S->ring_in || !S->reduce) {
+                spin1_exit(EXIT_OVERRUN);  // ring values come in order, one pass per batch
+                return;
+            }
+            S->ring[S->ring_in++] = bits_float(payload);
+            SPINN_ACCOUNT(SPINN_OP_SDRAM_WORD, 1);
+            if (S->own_ready) {
+                spin1_schedule_callback(ring_pump, 0, 0, 1);
+            }
+        } else if (in->partition == PART_GSUM) {
+            uint v = key - in->key;
+            uint row = S->row_of[v / S->row_length];
+            if (row < S->n_rows) {  // the complete sum replaces this tile's own share
+                S->g[row * S->row_length + v % S->row_length] = bits_float(payload);
+            }
+            SPINN_ACCOUNT(SPINN_OP_WORD, 8);
+            if (++S->sums_in == S->ring_values) {
+                update();
                 spin1_schedule_callback(pump, 0, 0, 1);
             }
         }
@@ -367,10 +513,11 @@ static void on_dma(uint id, uint tag) {
 
 static uint allocate(void) {
     uint rows = S->n_rows * S->row_length * sizeof(float);
-    S->w = spin1_malloc(rows);
-    S->x = spin1_malloc(S->in_flight * S->fan_in * sizeof(float));
-    S->y = spin1_malloc(S->in_flight * (S->n_rows + 1) * sizeof(float));
-    S->dz = spin1_malloc((S->n_rows ? S->n_rows : 1) * sizeof(float));
+    uint one = sizeof(float);  // spin1_malloc(0) may fail: allocate at least a word
+    S->w = spin1_malloc(rows ? rows : one);
+    S->x = spin1_malloc(S->in_flight * S->n_x * sizeof(float));
+    S->y = spin1_malloc(S->in_flight * (S->n_out + 1) * sizeof(float));
+    S->dz = spin1_malloc((S->n_out ? S->n_out : 1) * sizeof(float));
     S->from_entry = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint));
     S->bwd_index = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint));
     S->by_key = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint));
@@ -381,6 +528,18 @@ static uint allocate(void) {
             !S->received || !S->received_bwd) {
         return FALSE;
     }
+    if (S->role == ROLE_CONV) {
+        S->row_of = spin1_malloc(S->r.params->out_c * sizeof(uint));
+        if (!S->row_of) {
+            return FALSE;
+        }
+    }
+    if (S->role == ROLE_POOL && S->r.params->pool == POOL_MAX) {
+        S->argmax = spin1_malloc(S->in_flight * S->n_out * sizeof(uint));
+        if (!S->argmax) {
+            return FALSE;
+        }
+    }
     // every packet looks its entry up: the incoming entries move from SDRAM (KEYS) into DTCM once
     for (uint e = 0; e < S->r.n_in; e++) {
         in[e] = S->r.in[e];
@@ -388,14 +547,14 @@ static uint allocate(void) {
     SPINN_ACCOUNT(SPINN_OP_SDRAM_WORD, S->r.n_in * (sizeof(key_entry_t) / 4));
     S->r.in = in;
     if (S->training || S->r.params->is_output) {  // the loss layer writes its dL/dz there, training or not
-        S->err = spin1_malloc((S->n_bwd_in ? S->n_bwd_in : 1) * S->in_flight * S->n_rows * sizeof(float));
+        S->err = spin1_malloc((S->n_bwd_in ? S->n_bwd_in : 1) * S->in_flight * S->n_out * sizeof(float));
         if (!S->err) {
             return FALSE;
         }
     }
     if (S->training) {
-        S->g = spin1_malloc(rows);
-        S->dx = S->bwd ? spin1_malloc(S->fan_in * sizeof(float)) : S->dz;
+        S->g = spin1_malloc(rows ? rows : one);
+        S->dx = S->bwd ? spin1_malloc(S->n_x * sizeof(float)) : S->dz;
         if (!S->g || !S->dx) {
             return FALSE;
         }
@@ -406,8 +565,40 @@ static uint allocate(void) {
     return TRUE;
 }
 
-static void dense_main(void) {
-    if (!tile_read_regions(&S->r) || S->r.params->role != ROLE_DENSE) {
+// The role's geometry checks; FALSE if the image does not describe a tile of it.
+static uint geometry_ok(const params_t *p, const uint32_t *row_ids) {
+    S->n_out = p->atom_hi - p->atom_lo;
+    S->n_x = p->in_hi - p->in_lo;
+    if (S->role == ROLE_DENSE) {
+        return S->fan_in == S->n_x && S->n_rows == S->n_out;
+    }
+    if (S->role == ROLE_POOL) {
+        return S->n_rows == 0 && p->pool != POOL_NONE && !p->is_output;
+    }
+    // conv: a row per filter the tile covers, each (kh x kw x cin) weights and the bias
+    if (S->fan_in != p->kernel_h * p->kernel_w * p->in_c || p->is_output || !p->out_c) {
+        return FALSE;
+    }
+    for (uint c = 0; c < p->out_c; c++) {
+        S->row_of[c] = S->n_rows;  // not held
+    }
+    for (uint r = 0; r < S->n_rows; r++) {
+        if (row_ids[r] >= p->out_c) {
+            return FALSE;
+        }
+        S->row_of[row_ids[r]] = r;
+    }
+    for (uint i = p->atom_lo; i < p->atom_hi; i++) {
+        if (S->row_of[i % p->out_c] == S->n_rows) {
+            return FALSE;  // an atom whose filter the tile lacks
+        }
+    }
+    return TRUE;
+}
+
+static void layer_main(void) {
+    if (!tile_read_regions(&S->r) || (S->r.params->role != ROLE_DENSE && S->r.params->role != ROLE_CONV &&
+                                      S->r.params->role != ROLE_POOL)) {
         spin1_exit(EXIT_BAD_IMAGE);
         return;
     }
@@ -416,19 +607,20 @@ static void dense_main(void) {
     const weights_header_t *wh = data_specification_get_region(REGION_WEIGHTS, ds);
     S->opt = data_specification_get_region(REGION_OPTIMIZER, ds);
     S->training = S->opt->batch_size > 0;
+    S->role = p->role;
     S->n_rows = wh->n_rows;
     S->row_length = wh->row_length;
-    S->fan_in = wh->row_length - 1;
+    S->fan_in = wh->row_length ? wh->row_length - 1 : 0;
     S->in_lo = p->in_lo;
     S->atom_lo = p->atom_lo;
     S->atom_hi = p->atom_hi;
     S->fwd = tile_out_entry(&S->r, PART_FWD);
     S->bwd = tile_out_entry(&S->r, PART_BWD);
     S->n_bwd_out = tile_out_count(&S->r, S->bwd);
-    if (S->fan_in != p->in_hi - p->in_lo || S->n_rows != p->atom_hi - p->atom_lo) {
-        spin1_exit(EXIT_BAD_IMAGE);
-        return;
-    }
+    S->gring = tile_out_entry(&S->r, PART_GRING);
+    S->gsum = tile_out_entry(&S->r, PART_GSUM);
+    S->n_out = p->atom_hi - p->atom_lo;
+    S->n_x = p->in_hi - p->in_lo;
     if ((p->activation == ACT_SOFTMAX && p->n_tiles != 1) ||
             (S->training && p->is_output && S->opt->loss == LOSS_SCE && p->activation != ACT_SOFTMAX) ||
             S->opt->loss >= N_LOSSES) {
@@ -441,8 +633,14 @@ static void dense_main(void) {
             S->expected += in->count;
         } else if (in->partition == PART_LABEL && p->is_output) {
             S->has_label = 1;
+        } else if (in->partition == PART_GRING || in->partition == PART_GSUM) {
+            S->reduce = 1;
         }
     }
+    // in a gradient ring: every tile sends on (gring) or takes the sums (gsum); the last sends gsum
+    S->reduce = S->reduce || S->gring;
+    S->is_last = S->reduce && S->gsum;
+    S->ring_values = p->out_c * S->row_length;
     S->in_flight = p->in_flight ? p->in_flight : 1;
     S->bwd = S->training ? S->bwd : NULL;
     uint n_bwd = 0;
@@ -457,6 +655,15 @@ static void dense_main(void) {
         spin1_exit(EXIT_NO_DTCM);
         return;
     }
+    if (!geometry_ok(p, (const uint32_t *) wh + 2)) {
+        spin1_exit(EXIT_BAD_IMAGE);
+        return;
+    }
+    if (S->reduce && (!S->training || S->role != ROLE_CONV)) {
+        S->reduce = S->training && S->role == ROLE_CONV;  // inference: no gradient to reduce
+        S->is_last = S->reduce && S->is_last;
+    }
+    S->ring = (float *) S->r.work + S->n_rows * S->row_length;
     for (uint e = 0; e < S->r.n_in; e++) {  // insertion sort of the entries by first key
         uint at = e;
         while (at > 0 && S->r.in[S->by_key[at - 1]].key > S->r.in[e].key) {
@@ -483,14 +690,18 @@ static void dense_main(void) {
         uint32_t *header = (uint32_t *) results();
         S->result_slots = p->samples_per_load ? p->samples_per_load : 1;
         header[0] = 0;
-        header[1] = S->n_rows;
-        header[2] = S->n_rows + 1;
+        header[1] = S->n_out;
+        header[2] = S->n_out + 1;
     }
     const uint32_t *rows = (const uint32_t *) wh + 2 + S->n_rows;  // after the header and the row ids
     spin1_callback_on(DMA_TRANSFER_DONE, on_dma, 0);
     spin1_callback_on(MCPL_PACKET_RECEIVED, on_packet, -1);
-    spin1_dma_transfer(TAG_WEIGHTS, (void *) rows, S->w, DMA_READ, S->n_rows * S->row_length * sizeof(float));
+    if (S->n_rows) {
+        spin1_dma_transfer(TAG_WEIGHTS, (void *) rows, S->w, DMA_READ, S->n_rows * S->row_length * sizeof(float));
+    } else {
+        S->ready = 1;  // no weights to load (pooling)
+    }
     spin1_start(SYNC_WAIT);
 }
 
-SPINN_PROGRAM(dense, dense_state_t, dense_main);
+SPINN_PROGRAM(layer, layer_state_t, layer_main);

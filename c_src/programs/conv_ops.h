@@ -1,0 +1,107 @@
+// The arithmetic of a convolution tile (Keras Conv2D, and Conv1D as H = 1):
+// its output atoms, flat in channels-last order, from the input atoms
+// [in_lo, in_hi) its receptive fields cover, held in x.  A kernel row is the
+// filter flattened (kh, kw, cin) with the bias last, as spinn_dnn.regions
+// writes it; row_of[channel] says which of the tile's rows holds a filter.
+// Positions outside the input ('same' padding) read as zero.
+#ifndef SPINN_CONV_OPS_H
+#define SPINN_CONV_OPS_H
+
+#include "spinn_dnn_regions.h"
+#include "spinn_program.h"
+
+// The window of output atom `atom`: its channel and the input position of its top-left tap.
+typedef struct {
+    uint channel;
+    int y0, x0;
+} conv_window_t;
+
+static inline conv_window_t conv_window(const params_t *p, uint atom) {
+    conv_window_t w;
+    uint position = atom / p->out_c;
+    w.channel = atom % p->out_c;
+    w.y0 = (int) ((position / p->out_w) * p->stride_h) - (int) p->pad_top;
+    w.x0 = (int) ((position % p->out_w) * p->stride_w) - (int) p->pad_left;
+    return w;
+}
+
+// y[i] = kernel . receptive field + bias, for the tile's n_out atoms (before the activation).
+static inline void conv_forward(const params_t *p, const float *w, uint row_length, const uint *row_of,
+                                const float *x, float *y, uint n_out) {
+    uint fan_in = row_length - 1, taps = 0;
+    for (uint i = 0; i < n_out; i++) {
+        conv_window_t win = conv_window(p, p->atom_lo + i);
+        const float *row = &w[row_of[win.channel] * row_length];
+        float acc = 0.0f;
+        for (uint ky = 0; ky < p->kernel_h; ky++) {
+            int iy = win.y0 + (int) ky;
+            if (iy < 0 || iy >= (int) p->in_h) {
+                continue;
+            }
+            for (uint kx = 0; kx < p->kernel_w; kx++) {
+                int ix = win.x0 + (int) kx;
+                if (ix < 0 || ix >= (int) p->in_w) {
+                    continue;
+                }
+                const float *xi = &x[((uint) iy * p->in_w + (uint) ix) * p->in_c - p->in_lo];
+                const float *wi = &row[(ky * p->kernel_w + kx) * p->in_c];
+                for (uint c = 0; c < p->in_c; c++) {
+                    acc += wi[c] * xi[c];
+                }
+                taps++;
+            }
+        }
+        y[i] = acc + row[fan_in];
+    }
+    SPINN_ACCOUNT(SPINN_OP_FMAC, taps * p->in_c);
+    SPINN_ACCOUNT(SPINN_OP_WORD, 12 * n_out + 4 * taps);
+    SPINN_ACCOUNT(SPINN_OP_FADD, n_out);
+}
+
+// The backward pass of the tile's atoms given dL/dz: dx (n_x inputs, zeroed here) += W^T dz
+// over each receptive field, and the kernel gradient g (same rows as w) += dz x^T, bias last.
+static inline void conv_backward(const params_t *p, const float *w, float *g, uint row_length,
+                                 const uint *row_of, const float *x, const float *dz, float *dx, uint n_x,
+                                 uint n_out) {
+    uint fan_in = row_length - 1, taps = 0;
+    if (dx) {
+        for (uint j = 0; j < n_x; j++) {
+            dx[j] = 0.0f;
+        }
+    }
+    for (uint i = 0; i < n_out; i++) {
+        conv_window_t win = conv_window(p, p->atom_lo + i);
+        uint r = row_of[win.channel];
+        const float *row = &w[r * row_length];
+        float *grow = &g[r * row_length];
+        float d = dz[i];
+        for (uint ky = 0; ky < p->kernel_h; ky++) {
+            int iy = win.y0 + (int) ky;
+            if (iy < 0 || iy >= (int) p->in_h) {
+                continue;
+            }
+            for (uint kx = 0; kx < p->kernel_w; kx++) {
+                int ix = win.x0 + (int) kx;
+                if (ix < 0 || ix >= (int) p->in_w) {
+                    continue;
+                }
+                uint at = ((uint) iy * p->in_w + (uint) ix) * p->in_c - p->in_lo;
+                uint k = (ky * p->kernel_w + kx) * p->in_c;
+                for (uint c = 0; c < p->in_c; c++) {
+                    grow[k + c] += d * x[at + c];
+                }
+                if (dx) {
+                    for (uint c = 0; c < p->in_c; c++) {
+                        dx[at + c] += row[k + c] * d;
+                    }
+                }
+                taps++;
+            }
+        }
+        grow[fan_in] += d;
+    }
+    SPINN_ACCOUNT(SPINN_OP_FMAC, taps * p->in_c * (dx ? 2 : 1) + n_out);
+    SPINN_ACCOUNT(SPINN_OP_WORD, 12 * n_out + 4 * taps + (dx ? n_x : 0));
+}
+
+#endif  // SPINN_CONV_OPS_H

@@ -1,0 +1,120 @@
+"""Convolution, pooling and Flatten on the emulated machine against Keras.
+
+The C programs (c_src/programs/layer.c with conv_ops.h and pool_ops.h) compute
+the forward pass, the backward pass through pooling and convolution, the
+kernel gradient reduced across the tiles that hold copies of a filter, and the
+SGD update; Keras computes the same 50 minibatch steps of 32 from the same
+initial weights.  Predictions must agree within 1e-5 absolute and every weight
+within 1e-4 relative, and every copy of a filter must stay identical
+(SpiNNakerModel.get_weights refuses copies that differ).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import spinn_dnn
+import workloads
+
+STEPS, BATCH = 50, 32
+SCE = "sparse_categorical_crossentropy"
+
+
+def _with_biases(model: keras.Model, seed: int) -> keras.Model:
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:  # biases away from zero, so a bias gradient lost would show
+        weights = layer.get_weights()
+        if len(weights) == 2:
+            layer.set_weights([weights[0], rng.normal(0, 0.2, weights[1].shape).astype(np.float32)])
+    return model
+
+
+def _train_and_compare(model: keras.Model, x: np.ndarray, y: np.ndarray, tmp_path, lr: float = 0.05,
+                       **map_kwargs) -> spinn_dnn.SpiNNakerModel:
+    def optimizer():
+        return keras.optimizers.SGD(lr, momentum=0.9)
+
+    model.compile(optimizer=optimizer(), loss=SCE)
+    reference = keras.models.clone_model(model)
+    reference.set_weights(model.get_weights())
+    reference.compile(optimizer=optimizer(), loss=SCE)
+    initial = [w.copy() for w in model.get_weights()]
+    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path,
+                              **map_kwargs)
+    probe = x[:64]
+    np.testing.assert_allclose(sm.predict(probe), reference.predict(probe, verbose=0), rtol=0, atol=1e-5)
+    sm.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    reference.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    for got, want, start in zip(sm.get_weights(), reference.get_weights(), initial, strict=True):
+        assert not np.allclose(want, start), "Keras did not move this weight: the test would prove nothing"
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(sm.predict(probe), reference.predict(probe, verbose=0), rtol=0, atol=1e-5)
+    assert sm.last_run.packets_dropped == 0
+    return sm
+
+
+def _data(shape: tuple[int, ...], n_classes: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    n = STEPS * BATCH
+    return rng.normal(0, 1, (n, *shape)).astype(np.float32), rng.integers(0, n_classes, n)
+
+
+def _conv_vertex(sm, name):
+    return next(v for v in sm.plan.vertices if v.label == name)
+
+
+def test_conv2d_stride_2_same_padding_multichannel_matches_keras(tmp_path):
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((9, 9, 3))
+    h = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="tanh", name="conv")(inputs)
+    h = keras.layers.Flatten()(h)
+    model = _with_biases(keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(h)), 1)
+    x, y = _data((9, 9, 3), 5)
+    sm = _train_and_compare(model, x, y, tmp_path, max_atoms_per_core=16)
+    conv = _conv_vertex(sm, "conv")
+    # several tiles hold copies of every filter: the gradient ring had work to do
+    assert len(conv.tiles) >= 3 and all(t.channels == [0, 1, 2, 3] for t in conv.tiles)
+    assert {r.pid for r in sm.plan.routes} >= {"gring", "gsum"}
+
+
+def test_conv2d_valid_stride_1_then_max_pooling_matches_keras(tmp_path):
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((10, 10, 2))
+    h = keras.layers.Conv2D(3, 3, activation="relu", name="conv")(inputs)
+    h = keras.layers.MaxPooling2D(2, name="pool")(h)
+    h = keras.layers.Conv2D(4, 2, activation="sigmoid", name="conv2")(h)
+    h = keras.layers.Flatten()(h)
+    model = _with_biases(keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(h)), 2)
+    x, y = _data((10, 10, 2), 4, seed=1)
+    sm = _train_and_compare(model, x, y, tmp_path, max_atoms_per_core=32)
+    assert len(_conv_vertex(sm, "pool").tiles) >= 2  # errors cross tile boundaries into the pool
+
+
+def test_average_pooling_and_conv1d_match_keras(tmp_path):
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((8, 8, 2))
+    h = keras.layers.Conv2D(3, 3, padding="same", activation="tanh", name="conv")(inputs)
+    h = keras.layers.AveragePooling2D(2, name="pool")(h)
+    h = keras.layers.Flatten()(h)
+    model = _with_biases(keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(h)), 3)
+    x, y = _data((8, 8, 2), 5, seed=2)
+    _train_and_compare(model, x, y, tmp_path / "2d", max_atoms_per_core=32)
+
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((16, 3))
+    h = keras.layers.Conv1D(4, 3, strides=2, padding="same", activation="relu", name="conv1d")(inputs)
+    h = keras.layers.Flatten()(h)
+    model = _with_biases(keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(h)), 4)
+    x, y = _data((16, 3), 3, seed=3)
+    _train_and_compare(model, x, y, tmp_path / "1d", max_atoms_per_core=8)
+
+
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_lenet5_matches_keras(pooling, tmp_path):
+    keras.utils.set_random_seed(5)
+    model = workloads.get("mnist_lenet5", {"activation": "relu", "pooling": pooling}).build_model()
+    data = workloads.get("mnist_lenet5").load_data(None)
+    x, y = data.x_train[:STEPS * BATCH], data.y_train[:STEPS * BATCH]
+    _train_and_compare(model, x, y, tmp_path, lr=0.05)
