@@ -23,6 +23,7 @@ import numpy as np
 from spinn_dnn import memory
 from spinn_dnn.layers import ACTIVATIONS, Layer
 from spinn_dnn.plan import PARTITIONS, Plan, Route, Tile, VertexPlan
+from spinn_dnn.tiling import ring_gap_us
 
 MAGIC = 0x5D1A0001  # "spinn_dnn" image, layout version 1
 REGIONS = ("PARAMS", "KEYS", "WEIGHTS", "OPTIMIZER", "WORK")
@@ -72,6 +73,7 @@ PARAM_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("work_bytes", "u32", "size of the WORK region"),
     ("unpaced_errors", "u32", "1: errors sent back to back, as the thesis prototype did "
                               "(error_routing thesis)"),
+    ("ring_gap_us", "u32", "conv: microseconds between gradient ring values (tiling.ring_gap_us)"),
 )
 KEY_ENTRY_FIELDS = (
     ("partition", "u32", "PART_*"),
@@ -135,6 +137,7 @@ def params(plan: Plan, vertex: VertexPlan, tile: Tile, work_bytes: int) -> np.nd
         "samples_per_load": memory.SAMPLES_PER_LOAD if tile.role == "input" or is_output else 0,
         "work_bytes": work_bytes,
         "unpaced_errors": int(plan.error_routing == "thesis"),
+        "ring_gap_us": ring_gap_us(len(vertex.tiles)),
     }
     return _struct(PARAM_FIELDS, values)
 

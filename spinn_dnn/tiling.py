@@ -240,11 +240,19 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
             if dst:
                 routes.append(Route("fwd", (src_v.label, s.index), dst, s.n_atoms))
         if li >= 2:  # errors go back to every layer but the input
-            for t in dst_v.tiles:  # one partition per receiving tile: each error goes where it is used
+            # One partition per receiving tile, so each error goes only where it is used, when
+            # every tile of the layer sends to every tile below (Dense).  Receptive fields that
+            # are local (convolution, pooling) send each tile's errors to the few tiles below
+            # they overlap, one partition for the layer: the toolchain's router needs the
+            # senders of a partition on chips that connect, which a per-tile partition of a
+            # few scattered senders need not be.
+            local = any(len(_sources_hit(masks[t.index], src_v.tiles)) < len(src_v.tiles)
+                        for t in dst_v.tiles)
+            for t in dst_v.tiles:
                 hit = _sources_hit(masks[t.index], src_v.tiles)
-                if error_routing in ("multicast", "thesis"):
+                if error_routing in ("multicast", "thesis") or local:
                     routes.append(Route("bwd", (dst_v.label, t.index), [(src_v.label, s.index) for s in hit],
-                                        t.n_in_needed))
+                                        t.in_hi - t.in_lo))  # the program sends its whole span
                     continue
                 for s in hit:
                     span = (max(s.lo, t.in_lo), min(s.hi, t.in_hi))
@@ -280,6 +288,19 @@ def shares_filters(vertex: VertexPlan) -> bool:
     return False
 
 
+def ring_gap_us(n_tiles: int) -> int:
+    """Microseconds between a gradient ring's values (params.ring_gap_us, layer.c).
+
+    The toolchain routes a partition whose sources are also its targets to
+    every chip of the layer, so each ring value crosses every link among them:
+    with n tiles passing values on at once a link carries n per gap, and a link
+    takes about 3 payload packets a microsecond (cost_model.h, ASSUMED).  A gap
+    of n/2 us keeps that under two; at least 4 us, so that a tile's packet
+    handler keeps up with a ring value and a final sum per gap.
+    """
+    return max(4, -(-n_tiles // 2))
+
+
 def gradient_ring(layer: Layer, vertex: VertexPlan) -> list[Route]:
     """The kernel-gradient reduction of a convolution whose filters have copies on several tiles.
 
@@ -293,10 +314,13 @@ def gradient_ring(layer: Layer, vertex: VertexPlan) -> list[Route]:
     values = layer.out_shape[2] * (layer.fan_in + 1)
     per_sample = -(-values // RING_BATCH)
     tiles = vertex.tiles
-    routes = [Route("gring", (vertex.label, a.index), [(vertex.label, b.index)], per_sample, n_keys=values)
-              for a, b in zip(tiles, tiles[1:])]
-    routes.append(Route("gsum", (vertex.label, tiles[-1].index), [(vertex.label, t.index) for t in tiles[:-1]],
-                        per_sample, n_keys=values))
+    # one toolchain partition ("grad") for both kinds, so that every tile of the layer is among
+    # its senders (the router needs the senders' chips to connect)
+    routes = [Route("gring", (vertex.label, a.index), [(vertex.label, b.index)], per_sample,
+                    partition="grad", n_keys=values) for a, b in zip(tiles, tiles[1:], strict=False)]
+    others = [(vertex.label, t.index) for t in tiles[:-1]]
+    routes.append(Route("gsum", (vertex.label, tiles[-1].index), others, per_sample, partition="grad",
+                        n_keys=values))
     return routes
 
 

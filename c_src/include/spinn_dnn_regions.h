@@ -86,6 +86,7 @@ typedef struct {
     uint32_t samples_per_load;  // input tiles: samples buffered in SDRAM
     uint32_t work_bytes;  // size of the WORK region
     uint32_t unpaced_errors;  // 1: errors sent back to back, as the thesis prototype did (error_routing thesis)
+    uint32_t ring_gap_us;  // conv: microseconds between gradient ring values (tiling.ring_gap_us)
 } params_t;
 
 // KEYS region: uint32_t n_out; key_entry_t out[n_out]; uint32_t n_in; key_entry_t in[n_in];

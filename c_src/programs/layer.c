@@ -40,7 +40,10 @@
 // tile i adds its own and passes the sum on as soon as its own batch is done;
 // the last tile gets the whole layer's sum, keeps it and sends it to all the
 // others (gsum keys).  Every copy then applies the same update to the same
-// sum, in the same order, so the copies stay identical bit for bit.
+// sum, in the same order, so the copies stay identical bit for bit.  Tile 0
+// sends a value every params.ring_gap_us and the others pass each on as it
+// comes: the toolchain sends each ring packet over every link among the
+// layer's chips, so the pace is set by the number of tiles (tiling.ring_gap_us).
 //
 // Memory: DTCM holds W and G (n_rows x row_length), the inputs, outputs and
 // error sums of S samples, and dL/dz and dL/dx of one sample; SDRAM (the WORK
@@ -119,6 +122,7 @@ typedef struct {
     uint own_ready;     // this tile's batch gradient is complete
     uint ring_in, ring_done, sums_in;  // ring values received, passed on; final sums received
     uint ring_busy;
+    uint ring_queued;   // a ring_pump callback is queued (one at a time: the task queue holds 16)
     float *ring;        // ring_values incoming partial sums, in SDRAM
 } layer_state_t;
 
@@ -261,6 +265,7 @@ static float own_gradient(uint v) {
 static void ring_pump(uint unused0, uint unused1) {
     (void) unused0;
     (void) unused1;
+    S->ring_queued = 0;
     if (!S->own_ready || S->ring_busy) {
         return;
     }
@@ -280,7 +285,7 @@ static void ring_pump(uint unused0, uint unused1) {
         if (out) {
             spin1_send_mc_packet(out->key + v, float_bits(total), WITH_PAYLOAD);
             if (S->ring_done < S->ring_in) {
-                spin1_delay_us(SEND_GAP_US);
+                spin1_delay_us(S->r.params->ring_gap_us);
             }
         }
     }
@@ -288,6 +293,15 @@ static void ring_pump(uint unused0, uint unused1) {
     if (S->is_last && S->ring_done == S->ring_values) {
         update();
         spin1_schedule_callback(pump, 0, 0, 1);
+    }
+}
+
+// Queues ring_pump unless one is queued already: a ring value comes in every ring_gap_us, and
+// one callback per value would fill the task queue during a long pass and lose the pass.
+static void schedule_ring_pump(void) {
+    if (S->own_ready && !S->ring_queued) {
+        S->ring_queued = 1;
+        spin1_schedule_callback(ring_pump, 0, 0, 1);
     }
 }
 
@@ -299,12 +313,12 @@ static void ring_start(void) {
     if (p->tile_index == 0) {
         for (uint v = 0; v < S->ring_values; v++) {
             if (v) {
-                spin1_delay_us(SEND_GAP_US);
+                spin1_delay_us(S->r.params->ring_gap_us);
             }
             spin1_send_mc_packet(S->gring->key + v, float_bits(own_gradient(v)), WITH_PAYLOAD);
         }
     } else {
-        spin1_schedule_callback(ring_pump, 0, 0, 1);
+        schedule_ring_pump();
     }
 }
 
@@ -482,9 +496,7 @@ static void on_packet(uint key, uint payload) {
             }
             S->ring[S->ring_in++] = bits_float(payload);
             SPINN_ACCOUNT(SPINN_OP_SDRAM_WORD, 1);
-            if (S->own_ready) {
-                spin1_schedule_callback(ring_pump, 0, 0, 1);
-            }
+            schedule_ring_pump();
         } else if (in->partition == PART_GSUM) {
             uint v = key - in->key;
             uint row = S->row_of[v / S->row_length];

@@ -118,12 +118,25 @@ static inline void tile_send_paced(const key_entry_t *entry, const float *values
 // receiver gets about one packet per SEND_GAP_US whatever the two counts (one
 // entry, k = n_tiles: tile_send_paced's pacing).  `unpaced` sends back to back,
 // as the thesis prototype did: kept to reproduce its drops.
+// k is also at least ceil(n_tiles / ERROR_LINK_SHARE): at most ERROR_LINK_SHARE tiles of a
+// layer send at once, whatever their receivers, because their packets may share a
+// chip-to-chip link, which carries about 7 payload packets per SEND_GAP_US
+// (cost_model.h, ASSUMED): LeNet-5's 15 C5 tiles sending to 25 S4 tiles all at once
+// overran one, and 8 at once still did.
+#define ERROR_LINK_SHARE 4
+
+static inline uint tile_error_interleave(uint n_entries, uint n_tiles) {
+    uint k = n_tiles > n_entries ? (n_tiles + n_entries - 1) / n_entries : 1;
+    uint link = (n_tiles + ERROR_LINK_SHARE - 1) / ERROR_LINK_SHARE;
+    return k > link ? k : link;
+}
+
 static inline void tile_send_errors(const key_entry_t *entries, uint n_entries, const float *values,
                                     uint first_atom, uint tile_index, uint n_tiles, uint unpaced) {
     if (!n_entries) {
         return;
     }
-    uint k = n_tiles > n_entries ? (n_tiles + n_entries - 1) / n_entries : 1;
+    uint k = tile_error_interleave(n_entries, n_tiles);
     uint start = n_tiles ? (tile_index * n_entries) / n_tiles : 0;
     if (!unpaced) {
         spin1_delay_us(SEND_GAP_US * (tile_index % k));

@@ -25,6 +25,7 @@ from spinn_dnn import memory
 from spinn_dnn import regions as regions_mod
 from spinn_dnn.emulator.errors import EmulatorError
 from spinn_dnn.emulator.machine import EmulatedMachine, RunResult, _module
+from spinn_dnn.tiling import ring_gap_us, shares_filters
 
 WORK = regions_mod.REGIONS.index("WORK")
 WEIGHTS = regions_mod.REGIONS.index("WEIGHTS")
@@ -33,6 +34,7 @@ INPUT_HEADER_WORDS = 4  # c_src/programs/input.c
 RESULT_HEADER_WORDS = 3  # c_src/programs/layer.c
 PROGRAM_OF_ROLE = {"input": "input", "dense": "layer", "conv": "layer", "pool": "layer"}
 SEND_GAP_US = 2  # c_src/programs/tile_common.h
+ERROR_LINK_SHARE = 4  # c_src/programs/tile_common.h
 EXIT_CODES = {1: "its memory image is not a spinn_dnn tile of that role", 2: "DTCM is too small",
               3: "an operation the C programs do not implement yet (softmax across tiles, "
                  "cross-entropy without a softmax output)",
@@ -48,6 +50,11 @@ def program_of(tile) -> str:  # noqa: ANN001
     except KeyError:
         raise EmulatorError(f"tile {tile.label}: role '{tile.role}' has no core program yet "
                             f"(only {', '.join(PROGRAM_OF_ROLE)})") from None
+
+
+def error_interleave(n_entries: int, n_tiles: int) -> int:
+    """k of tile_send_errors (c_src/programs/tile_common.h): a tile sends an error every k gaps."""
+    return max(-(-n_tiles // max(1, n_entries)), -(-n_tiles // ERROR_LINK_SHARE))
 
 
 def _stage_cycles(plan, training: bool) -> tuple[float, float]:  # noqa: ANN001
@@ -74,21 +81,29 @@ def _stage_cycles(plan, training: bool) -> tuple[float, float]:  # noqa: ANN001
         layer = plan.layers[v.layer]
         for t in v.tiles:
             rows = t.n_atoms
-            fan_in = 0 if v.role == "input" else t.in_hi - t.in_lo
+            span = 0 if v.role == "input" else t.in_hi - t.in_lo  # inputs taken per sample
+            # multiply-adds per output: a receptive field (conv, pool) or every input (dense)
+            fan_in = layer.fan_in if v.role in ("conv", "pool") else span
+            weights = len(t.channels) * (fan_in + 1) if v.role == "conv" else (
+                0 if v.role in ("pool", "input") else rows * (fan_in + 1))
             act = {"relu": mod.COST_FADD, "sigmoid": mod.COST_FEXP + mod.COST_FDIV, "tanh": 2 * mod.COST_FEXP,
                    "softmax": mod.COST_FEXP + 3 * mod.COST_FADD + mod.COST_FDIV}.get(layer.activation, 0)
             act = act if v.role != "input" else 0
-            cycles = rows * fan_in * mod.COST_FMAC + rows * act + fan_in * (mod.ISR_CYCLES + 20)
+            cycles = rows * fan_in * mod.COST_FMAC + rows * act + span * (mod.ISR_CYCLES + 20)
             send = SEND_GAP_US * len(v.tiles) * rows
             if training and v.role != "input":
                 sends_back = v.layer >= 2
                 cycles += rows * (fan_in + 1) * mod.COST_FMAC * (2 if sends_back else 1)
                 cycles += bwd_in.get((v.label, t.index), 0) * (mod.ISR_CYCLES + 30) + rows * 4 * mod.COST_FMUL
                 if sends_back and plan.error_routing != "thesis":  # tile_send_errors' pacing
-                    share = -(-len(v.tiles) // max(1, bwd_out.get((v.label, t.index), 1)))
-                    send += SEND_GAP_US * share * fan_in
-                update = max(update, rows * (fan_in + 1) * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD))
+                    share = error_interleave(bwd_out.get((v.label, t.index), 1), len(v.tiles))
+                    send += SEND_GAP_US * share * span
+                update = max(update, weights * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD))
             slowest = max(slowest, cycles + send * per_us)
+        if training and v.role == "conv" and shares_filters(v):  # the gradient ring, then the update
+            values = layer.out_shape[2] * (layer.fan_in + 1)
+            ring_us = (values + len(v.tiles)) * ring_gap_us(len(v.tiles))
+            update = max(update, ring_us * per_us + values * 3 * mod.COST_FMAC)
     return slowest, update
 
 
