@@ -213,7 +213,7 @@ def test_callbacks_run_in_the_api_priority_order():
 def test_a_program_that_refuses_its_image_is_reported_by_tile():
     chips, links = line_of_chips(1)
     bad_params = bytes(144)  # magic 0: not a spinn_dnn image
-    spec = CoreSpec((0, 0, 1), "dense", [bad_params, keys_region([]), bytes(8), bytes(16), 64], label="H9[3]")
+    spec = CoreSpec((0, 0, 1), "layer", [bad_params, keys_region([]), bytes(8), bytes(16), 64], label="H9[3]")
     em = EmulatedMachine(chips, links, {}, [spec])
     expected = r"H9\[3\] at \(0, 0, 1\) stopped with code 1: bad image"
     with pytest.raises(emulator.EmulatorError, match=expected):

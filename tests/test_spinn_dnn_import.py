@@ -143,11 +143,11 @@ def test_memory_model_within_budgets_and_counts_training_state():
         for t in v.tiles:
             assert t.bytes_in("dtcm") <= 64 * 1024
             names = {m.name for m in t.memory}
-            if t.role == "dense":  # what c_src/programs/dense.c allocates for training
+            if t.role == "dense":  # what c_src/programs/layer.c allocates for training
                 assert {"momentum", "gradient sums", "inputs kept"} <= names
                 assert next(m for m in t.memory if m.name == "gradient sums").where == "dtcm"
             if t.role == "conv":
-                assert {"momentum", "gradient accumulator", "inputs kept"} <= names
+                assert {"momentum", "gradient sums", "gradient ring", "inputs kept"} <= names
     f6 = plan.vertex("F6").tiles[0]
     w = next(m for m in f6.memory if m.name == "weights+bias")
     assert w.bytes == f6.n_atoms * (120 + 1) * 4

@@ -51,20 +51,28 @@ def test_mnist_fits_one_board_and_routes_exactly(mapped, name):
     assert 0 < m.routing_entries_max_per_chip <= 1023
     assert m.routing_entries_max_per_chip == max(len(t) for t in sm.toolchain.tables.values())
     assert m.dtcm_max_per_core <= m.dtcm_budget and m.sdram_max_per_chip <= m.sdram_budget_per_chip
-    # every key of every routed partition was walked, and reached exactly its cores; a conv or
-    # pool tile's error partition has a key per input of its span, of which it sends the inputs
-    # its receptive fields cover (packets per sample), so keys >= packets
+    # every key of every routed partition was walked, and reached exactly its cores; a conv
+    # layer's gradient ring has a key per kernel weight, sent once a batch (its packets per
+    # sample are a share of that), so keys >= packets
     keys = [(sm.plan.tile(r.src).keys[r.partition][2], len(r.dst)) for r in sm.plan.routes]
     assert m.key_walk["keys"] == sum(n for n, _ in keys) >= sum(m.packets_per_sample.values())
     assert m.key_walk["deliveries"] == sum(n * d for n, d in keys) >= sum(m.deliveries_per_sample.values())
     assert set(m.packets_per_sample) <= set(PARTITIONS)
-    # an error partition goes to one tile only, and its keys stand for that tile's atoms
+    # a Dense layer's error partitions go to one tile each, and their keys stand for that tile's
+    # atoms; a layer with local receptive fields (conv, pool) sends each tile's errors in one
+    # partition to the tiles below that its input span overlaps
     for r in sm.plan.routes:
-        if r.pid == "bwd":
+        if r.pid == "bwd" and r.partition != "bwd":
             (dst,) = r.dst
             owner = sm.plan.tile(dst)
             assert r.partition == f"bwd.{owner.index}"
             assert owner.lo <= r.span[0] < r.span[1] <= owner.hi
+        elif r.pid == "bwd":
+            sender = sm.plan.tile(r.src)
+            assert sender.role in ("conv", "pool")
+            assert all(sm.plan.tile(d).lo < sender.in_hi and sm.plan.tile(d).hi > sender.in_lo for d in r.dst)
+    if name.startswith("mnist_mlp"):
+        assert all(r.partition.startswith("bwd.") for r in sm.plan.routes if r.pid == "bwd")
     # distinct cores, all from the toolchain's placements
     assert len(set(sm.toolchain.placements.values())) == m.cores
 
@@ -86,8 +94,9 @@ def test_core_images_carry_keys_and_parameters(mapped):
             assert p["magic"] == regions.MAGIC and p["atom_lo"] == t.lo and p["atom_hi"] == t.hi
             out, inc = regions.decode_keys(sm.region(v.label, t.index, "KEYS"))
             tool = {pid: sm.toolchain.keys[(v.label, t.index, pid)] for pid in t.keys}
+            kind = {r.partition: r.pid for r in sm.plan.routes if r.src == (v.label, t.index)}
             assert {(PARTITIONS[e["partition"]], e["key"], e["mask"]) for e in out} == {
-                (pid.split(".")[0], k, m) for pid, (k, m) in tool.items()}
+                (kind[pid], k, m) for pid, (k, m) in tool.items()}
             senders = [r for r in sm.plan.routes if (v.label, t.index) in r.dst]
             assert sorted(e["key"] for e in inc) == sorted(
                 sm.toolchain.keys[(r.src[0], r.src[1], r.partition)][0] for r in senders)
