@@ -13,7 +13,7 @@ from spinn_dnn.harness_engine import SpinnakerEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = [ROOT / f"configs/mnist_{w}/spinnaker-emulated.yaml" for w in
-           ("mlp1", "mlp2", "lenet1", "lenet4", "lenet5")]
+           ("mlp1", "mlp2", "lenet1", "lenet4", "lenet5", "boosted_lenet4")]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.parent.name)
