@@ -28,6 +28,8 @@ from spinn_dnn.tiling import ring_gap_us
 MAGIC = 0x5D1A0001  # "spinn_dnn" image, layout version 1
 REGIONS = ("PARAMS", "KEYS", "WEIGHTS", "OPTIMIZER", "WORK")
 ROLES = ("input", "dense", "conv", "pool", "block", "acc")
+# the core program (c_src/programs/<name>.c) each role runs; block and acc have none yet
+PROGRAM_OF_ROLE = {"input": "input", "dense": "layer", "conv": "layer", "pool": "layer"}
 POOL_KINDS = ("none", "max", "average")
 # what the loss layer differentiates: sparse categorical cross-entropy of a softmax output
 # (categorical cross-entropy with one-hot targets maps onto it) or mean squared error against

@@ -28,8 +28,12 @@ from spinn_dnn.plan import Plan, Tile, VertexPlan
 
 
 def binary_name(role: str) -> str:
-    """The core program a tile of this role runs (built from c_src/)."""
-    return f"spinn_dnn_{role}.aplx"
+    """The .aplx a tile of this role runs, as `make -C c_src aplx` names it (c_src/programs/<name>.c).
+
+    Block and accumulator tiles have no program yet: their name says so, and the
+    engine refuses to run them before anything is loaded.
+    """
+    return f"{regions.PROGRAM_OF_ROLE.get(role, 'missing_' + role)}.aplx"
 
 
 class TileVertex(MachineVertex, AbstractHasAssociatedBinary, AbstractGeneratesDataSpecification):
