@@ -5,9 +5,9 @@ everything it touches for every sample: its weights (W x forward, W^T dz
 backward), the gradient sums (dz x^T every sample), the inputs and outputs of
 every sample in flight until its backward pass, the error buffers, and its key
 table.  What it touches once per batch (the momentum) and the loaded image
-live in the chip's SDRAM.  The dense entries are what c_src/programs/dense.c
-allocates; conv, pool, block and accumulator entries are estimates for
-programs not written yet.
+live in the chip's SDRAM.  The dense, conv and pool entries are what
+c_src/programs/layer.c allocates; block and accumulator entries are
+estimates for programs not written yet.
 
 Fixed costs (stack, globals) are estimates, marked as such.
 """

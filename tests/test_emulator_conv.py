@@ -83,7 +83,7 @@ def test_conv2d_valid_stride_1_then_max_pooling_matches_keras(tmp_path):
     inputs = keras.Input((10, 10, 2))
     h = keras.layers.Conv2D(3, 3, activation="relu", name="conv")(inputs)
     h = keras.layers.MaxPooling2D(2, name="pool")(h)
-    h = keras.layers.Conv2D(4, 2, activation="sigmoid", name="conv2")(h)
+    h = keras.layers.Conv2D(4, 2, activation="sigmoid", use_bias=False, name="conv2")(h)  # no bias to train
     h = keras.layers.Flatten()(h)
     model = _with_biases(keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(h)), 2)
     x, y = _data((10, 10, 2), 4, seed=1)

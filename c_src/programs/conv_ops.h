@@ -98,7 +98,9 @@ static inline void conv_backward(const params_t *p, const float *w, float *g, ui
                 taps++;
             }
         }
-        grow[fan_in] += d;
+        if (p->use_bias) {  // a layer without a bias keeps its zero column at zero
+            grow[fan_in] += d;
+        }
     }
     SPINN_ACCOUNT(SPINN_OP_FMAC, taps * p->in_c * (dx ? 2 : 1) + n_out);
     SPINN_ACCOUNT(SPINN_OP_WORD, 12 * n_out + 4 * taps + (dx ? n_x : 0));

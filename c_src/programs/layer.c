@@ -296,6 +296,14 @@ static void ring_pump(uint unused0, uint unused1) {
     }
 }
 
+// The update once the final sums are all in (tiles other than the last).
+static void ring_update(uint unused0, uint unused1) {
+    (void) unused0;
+    (void) unused1;
+    update();
+    pump(0, 0);
+}
+
 // Queues ring_pump unless one is queued already: a ring value comes in every ring_gap_us, and
 // one callback per value would fill the task queue during a long pass and lose the pass.
 static void schedule_ring_pump(void) {
@@ -365,7 +373,9 @@ static void backward(uint slot, uint sample) {
             for (uint j = 0; j < S->fan_in; j++) {
                 g[j] += d * x[j];
             }
-            g[S->fan_in] += d;
+            if (p->use_bias) {  // a layer without a bias keeps its zero column at zero
+                g[S->fan_in] += d;
+            }
         }
         SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->row_length);
     }
@@ -504,9 +514,8 @@ static void on_packet(uint key, uint payload) {
                 S->g[row * S->row_length + v % S->row_length] = bits_float(payload);
             }
             SPINN_ACCOUNT(SPINN_OP_WORD, 8);
-            if (++S->sums_in == S->ring_values) {
-                update();
-                spin1_schedule_callback(pump, 0, 0, 1);
+            if (++S->sums_in == S->ring_values) {  // the update is a task, not interrupt work
+                spin1_schedule_callback(ring_update, 0, 0, 1);
             }
         }
     }
@@ -585,7 +594,7 @@ static uint geometry_ok(const params_t *p, const uint32_t *row_ids) {
         return S->fan_in == S->n_x && S->n_rows == S->n_out;
     }
     if (S->role == ROLE_POOL) {
-        return S->n_rows == 0 && p->pool != POOL_NONE && !p->is_output;
+        return S->n_rows == 0 && p->pool != POOL_NONE && !p->is_output && p->out_c;
     }
     // conv: a row per filter the tile covers, each (kh x kw x cin) weights and the bias
     if (S->fan_in != p->kernel_h * p->kernel_w * p->in_c || p->is_output || !p->out_c) {
