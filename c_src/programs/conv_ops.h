@@ -10,11 +10,20 @@
 #include "spinn_dnn_regions.h"
 #include "spinn_program.h"
 
-// The window of output atom `atom`: its channel and the input position of its top-left tap.
+// The window of output atom `atom`: its channel, the input position of its top-left tap,
+// and the taps [ky0, ky1) x [kx0, kx1) that fall inside the image (the rest read zero).
 typedef struct {
     uint channel;
     int y0, x0;
+    uint ky0, ky1, kx0, kx1;
 } conv_window_t;
+
+static inline uint clip_taps(int start, uint taps, uint size, uint *first) {
+    int lo = start < 0 ? -start : 0;
+    int hi = (int) size - start < (int) taps ? (int) size - start : (int) taps;
+    *first = (uint) lo;
+    return hi > lo ? (uint) hi : (uint) lo;
+}
 
 static inline conv_window_t conv_window(const params_t *p, uint atom) {
     conv_window_t w;
@@ -22,7 +31,18 @@ static inline conv_window_t conv_window(const params_t *p, uint atom) {
     w.channel = atom % p->out_c;
     w.y0 = (int) ((position / p->out_w) * p->stride_h) - (int) p->pad_top;
     w.x0 = (int) ((position % p->out_w) * p->stride_w) - (int) p->pad_left;
+    w.ky1 = clip_taps(w.y0, p->kernel_h, p->in_h, &w.ky0);
+    w.kx1 = clip_taps(w.x0, p->kernel_w, p->in_w, &w.kx0);
     return w;
+}
+
+// Index into x (inputs from in_lo) of channel 0 at tap (ky, kx) of a window.
+static inline uint window_input(const params_t *p, const conv_window_t *w, uint ky, uint kx) {
+    return ((uint) (w->y0 + (int) ky) * p->in_w + (uint) (w->x0 + (int) kx)) * p->in_c - p->in_lo;
+}
+
+static inline uint window_taps(const conv_window_t *w) {
+    return (w->ky1 - w->ky0) * (w->kx1 - w->kx0);
 }
 
 // y[i] = kernel . receptive field + bias, for the tile's n_out atoms (before the activation).
@@ -33,24 +53,16 @@ static inline void conv_forward(const params_t *p, const float *w, uint row_leng
         conv_window_t win = conv_window(p, p->atom_lo + i);
         const float *row = &w[row_of[win.channel] * row_length];
         float acc = 0.0f;
-        for (uint ky = 0; ky < p->kernel_h; ky++) {
-            int iy = win.y0 + (int) ky;
-            if (iy < 0 || iy >= (int) p->in_h) {
-                continue;
-            }
-            for (uint kx = 0; kx < p->kernel_w; kx++) {
-                int ix = win.x0 + (int) kx;
-                if (ix < 0 || ix >= (int) p->in_w) {
-                    continue;
-                }
-                const float *xi = &x[((uint) iy * p->in_w + (uint) ix) * p->in_c - p->in_lo];
+        for (uint ky = win.ky0; ky < win.ky1; ky++) {
+            for (uint kx = win.kx0; kx < win.kx1; kx++) {
+                const float *xi = &x[window_input(p, &win, ky, kx)];
                 const float *wi = &row[(ky * p->kernel_w + kx) * p->in_c];
                 for (uint c = 0; c < p->in_c; c++) {
                     acc += wi[c] * xi[c];
                 }
-                taps++;
             }
         }
+        taps += window_taps(&win);
         y[i] = acc + row[fan_in];
     }
     SPINN_ACCOUNT(SPINN_OP_FMAC, taps * p->in_c);
@@ -75,17 +87,9 @@ static inline void conv_backward(const params_t *p, const float *w, float *g, ui
         const float *row = &w[r * row_length];
         float *grow = &g[r * row_length];
         float d = dz[i];
-        for (uint ky = 0; ky < p->kernel_h; ky++) {
-            int iy = win.y0 + (int) ky;
-            if (iy < 0 || iy >= (int) p->in_h) {
-                continue;
-            }
-            for (uint kx = 0; kx < p->kernel_w; kx++) {
-                int ix = win.x0 + (int) kx;
-                if (ix < 0 || ix >= (int) p->in_w) {
-                    continue;
-                }
-                uint at = ((uint) iy * p->in_w + (uint) ix) * p->in_c - p->in_lo;
+        for (uint ky = win.ky0; ky < win.ky1; ky++) {
+            for (uint kx = win.kx0; kx < win.kx1; kx++) {
+                uint at = window_input(p, &win, ky, kx);
                 uint k = (ky * p->kernel_w + kx) * p->in_c;
                 for (uint c = 0; c < p->in_c; c++) {
                     grow[k + c] += d * x[at + c];
@@ -95,9 +99,9 @@ static inline void conv_backward(const params_t *p, const float *w, float *g, ui
                         dx[at + c] += row[k + c] * d;
                     }
                 }
-                taps++;
             }
         }
+        taps += window_taps(&win);
         if (p->use_bias) {  // a layer without a bias keeps its zero column at zero
             grow[fan_in] += d;
         }

@@ -15,26 +15,18 @@ static inline void pool_forward(const params_t *p, const float *x, float *y, uin
     uint taps = 0;
     for (uint i = 0; i < n_out; i++) {
         conv_window_t win = conv_window(p, p->atom_lo + i);
+        uint count = window_taps(&win);
         float best = 0.0f, sum = 0.0f;
-        uint best_at = 0, count = 0;
-        for (uint ky = 0; ky < p->kernel_h; ky++) {
-            int iy = win.y0 + (int) ky;
-            if (iy < 0 || iy >= (int) p->in_h) {
-                continue;
-            }
-            for (uint kx = 0; kx < p->kernel_w; kx++) {
-                int ix = win.x0 + (int) kx;
-                if (ix < 0 || ix >= (int) p->in_w) {
-                    continue;
-                }
-                uint at = ((uint) iy * p->in_w + (uint) ix) * p->in_c + win.channel - p->in_lo;
+        uint best_at = 0, seen = 0;
+        for (uint ky = win.ky0; ky < win.ky1; ky++) {
+            for (uint kx = win.kx0; kx < win.kx1; kx++) {
+                uint at = window_input(p, &win, ky, kx) + win.channel;
                 float v = x[at];
-                if (count == 0 || v > best) {
+                if (seen++ == 0 || v > best) {
                     best = v;
                     best_at = at;
                 }
                 sum += v;
-                count++;
             }
         }
         taps += count;
@@ -67,28 +59,14 @@ static inline void pool_backward(const params_t *p, const float *dz, const uint 
             continue;
         }
         conv_window_t win = conv_window(p, p->atom_lo + i);
-        uint count = 0;
-        for (uint pass = 0; pass < 2; pass++) {  // count the window's inputs, then share dz over them
-            float share = count ? dz[i] / (float) count : 0.0f;
-            for (uint ky = 0; ky < p->kernel_h; ky++) {
-                int iy = win.y0 + (int) ky;
-                if (iy < 0 || iy >= (int) p->in_h) {
-                    continue;
-                }
-                for (uint kx = 0; kx < p->kernel_w; kx++) {
-                    int ix = win.x0 + (int) kx;
-                    if (ix < 0 || ix >= (int) p->in_w) {
-                        continue;
-                    }
-                    if (pass == 0) {
-                        count++;
-                    } else {
-                        dx[((uint) iy * p->in_w + (uint) ix) * p->in_c + win.channel - p->in_lo] += share;
-                        taps++;
-                    }
-                }
+        uint count = window_taps(&win);
+        float share = count ? dz[i] / (float) count : 0.0f;
+        for (uint ky = win.ky0; ky < win.ky1; ky++) {
+            for (uint kx = win.kx0; kx < win.kx1; kx++) {
+                dx[window_input(p, &win, ky, kx) + win.channel] += share;
             }
         }
+        taps += count;
     }
     SPINN_ACCOUNT(SPINN_OP_FADD, taps + n_x);
     SPINN_ACCOUNT(SPINN_OP_WORD, 12 * n_out + 4 * taps);
