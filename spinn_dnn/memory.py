@@ -49,24 +49,37 @@ def error_buffers(n: int, s: int, senders: int) -> MemoryItem:
                       f"dE/dy from each of {max(1, senders)} sending tile(s), per sample")
 
 
-def dense(n: int, m: int, s: int, is_output: bool = False) -> list[MemoryItem]:
-    """A tile of n neurons with m inputs each (plus bias), s samples in flight: what dense.c allocates.
+def _per_sample(n: int, inputs: int, s: int) -> list[MemoryItem]:
+    """What every layer tile of layer.c keeps per sample: n outputs from `inputs` input atoms."""
+    return [
+        MemoryItem("inputs kept", "dtcm", inputs * s * F32,
+                   "x of each sample in flight, until its backward pass"),
+        MemoryItem("outputs kept", "dtcm", (n + 1) * s * F32,
+                   "y (and on the loss layer the loss) per sample, for f'"),
+        error_buffers(n, s, 1),
+        MemoryItem("dz and dx", "dtcm", (n + inputs) * F32, "the sample being back-propagated"),
+    ]
+
+
+def _trained(w: int, what: str) -> tuple[list[MemoryItem], MemoryItem]:
+    """(DTCM items, SDRAM momentum) of w bytes of weights: W itself, its gradient sums, momentum.
 
     The gradient sums sit in DTCM beside W because every sample's backward pass
-    adds to all of them; the momentum is touched once per batch, so it lives in
-    SDRAM.  The error buffers are counted for one sending tile (the exact
-    number of senders is known only once the routes are: tiling.exact_memory).
+    adds to all of them; the momentum is touched once per batch, so it lives in SDRAM.
     """
-    w = n * (m + 1) * F32
-    items = [
-        MemoryItem("weights+bias", "dtcm", w, "W x for every sample, W^T dz for every error"),
-        MemoryItem("gradient sums", "dtcm", w, "sum over the batch of dz x^T, every sample"),
-        MemoryItem("inputs kept", "dtcm", m * s * F32, "x of each sample in flight, until its backward pass"),
-        MemoryItem("outputs kept", "dtcm", (n + 1) * s * F32, "y (and the loss) per sample, for f'"),
-        error_buffers(n, s, 1),
-        MemoryItem("dz and dx", "dtcm", (n + m) * F32, "the sample being back-propagated"),
-        MemoryItem("momentum", "sdram", w, "SGD momentum, used once per batch"),
-    ]
+    return ([MemoryItem(what, "dtcm", w, "W x for every sample, W^T dz for every error"),
+             MemoryItem("gradient sums", "dtcm", w, "sum over the batch of dz x^T, every sample")],
+            MemoryItem("momentum", "sdram", w, "SGD momentum, used once per batch"))
+
+
+def dense(n: int, m: int, s: int, is_output: bool = False) -> list[MemoryItem]:
+    """A tile of n neurons with m inputs each (plus bias), s samples in flight: what layer.c allocates.
+
+    The error buffers are counted for one sending tile (the exact number of
+    senders is known only once the routes are: tiling.exact_memory).
+    """
+    weights, momentum = _trained(n * (m + 1) * F32, "weights+bias")
+    items = weights + _per_sample(n, m, s) + [momentum]
     if is_output:
         items.append(MemoryItem("results", "sdram", 12 + SAMPLES_PER_LOAD * (n + 1) * F32,
                                 f"y and the loss of the last {SAMPLES_PER_LOAD} samples, for the host"))
@@ -76,16 +89,10 @@ def dense(n: int, m: int, s: int, is_output: bool = False) -> list[MemoryItem]:
 def conv(n: int, channels: int, fan_in: int, span: int, s: int, out_c: int) -> list[MemoryItem]:
     """A tile of n output atoms covering `channels` of the layer's out_c filters, its receptive
     inputs spanning `span` atoms, s samples in flight: what layer.c allocates for a conv tile."""
-    w = channels * (fan_in + 1) * F32
-    return [
-        MemoryItem("kernels+bias", "dtcm", w, "the filters of the channels the tile covers"),
-        MemoryItem("gradient sums", "dtcm", w, "sum over the batch of the kernel gradient"),
-        MemoryItem("inputs kept", "dtcm", span * s * F32, "receptive inputs of each sample in flight"),
-        MemoryItem("outputs kept", "dtcm", (n + 1) * s * F32, "y per sample, for f'"),
-        error_buffers(n, s, 1),
-        MemoryItem("dz and dx", "dtcm", (n + span) * F32, "the sample being back-propagated"),
+    weights, momentum = _trained(channels * (fan_in + 1) * F32, "kernels+bias")
+    return weights + _per_sample(n, span, s) + [
         MemoryItem("filter rows", "dtcm", out_c * F32, "which row holds each filter"),
-        MemoryItem("momentum", "sdram", w, "SGD momentum, used once per batch"),
+        momentum,
         MemoryItem("gradient ring", "sdram", out_c * (fan_in + 1) * F32,
                    "partial sums of every filter's gradient coming from the previous tile"),
     ]
@@ -93,12 +100,7 @@ def conv(n: int, channels: int, fan_in: int, span: int, s: int, out_c: int) -> l
 
 def pool(n: int, span: int, s: int, is_max: bool) -> list[MemoryItem]:
     """A pooling tile of n output atoms whose windows span `span` input atoms (layer.c)."""
-    items = [
-        MemoryItem("inputs kept", "dtcm", span * s * F32, "window inputs of each sample in flight"),
-        MemoryItem("outputs kept", "dtcm", (n + 1) * s * F32, "y per sample, for f'"),
-        error_buffers(n, s, 1),
-        MemoryItem("dz and dx", "dtcm", (n + span) * F32, "the sample being back-propagated"),
-    ]
+    items = _per_sample(n, span, s)
     if is_max:
         items.append(MemoryItem("argmax kept", "dtcm", n * s * F32, "which input won, per sample"))
     return items
