@@ -40,6 +40,8 @@ def test_run_reaches_target_and_writes_the_tree(tmp_path, tiny_registry):
         assert summary["energy"]["source"]  # always says where joules came from (or why none)
         assert summary["engine"]["keras"] and summary["engine"]["backend"] == "tensorflow"
         assert summary["seed"] == 7 + i
+        # every batch is counted by the time its epoch ends, though Keras runs the counter off-thread
+        assert summary["train_samples_seen"] == summary["epochs"] * 2000
         assert summary["workload"] == "tiny_easy"
         lines = _lines(bdir / f"result_{i}.txt")
         keys = [ln["key"] for ln in lines]

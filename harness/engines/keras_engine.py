@@ -11,6 +11,7 @@ import importlib.util
 import math
 import os
 import platform
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -45,16 +46,30 @@ def _host_cpu_name() -> str:
 
 
 class _SampleCounter:
-    """Keras callback factory: reports samples done after every batch."""
+    """Keras callback factory: reports samples done after every batch.
+
+    The callback is marked `async_safe`.  A per-batch callback that is not
+    makes Keras run every callback's batch hook on the training thread, and
+    that hook first converts the step's loss to a Python float: the thread
+    then waits for each step to finish before it dispatches the next.  An
+    async-safe one runs on Keras's callback threads, as a bare `fit` with no
+    callbacks does; Keras waits for them all before the epoch ends, so every
+    batch is counted when `fit` returns.  Those threads may run two batches'
+    hooks at once, hence the lock.
+    """
 
     @staticmethod
     def make(keras: Any, n: int, batch_size: int, on_samples: Any) -> Any:
         steps = math.ceil(n / batch_size)
         last = n - (steps - 1) * batch_size
+        lock = threading.Lock()
 
         class SampleCounter(keras.callbacks.Callback):
+            async_safe = True
+
             def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-                on_samples(last if batch == steps - 1 else batch_size)
+                with lock:
+                    on_samples(last if batch == steps - 1 else batch_size)
 
         return SampleCounter()
 
