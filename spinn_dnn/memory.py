@@ -24,9 +24,10 @@ SDRAM_PER_CHIP = 123_469_792  # usable SDRAM per SpiNNaker-1 chip (spinn_machine
 # and its code size in ITCM.
 DTCM_FIXED = 6 * 1024
 ITCM_CODE_ESTIMATE = 16 * 1024
-# per incoming entry, in DTCM: the entry (partition, key, mask, offset, count, source tile) that
-# dense.c copies from its KEYS region for the lookup every packet makes, and its three counters
-# (packets so far, error-buffer index, place in key order); outgoing entries stay in SDRAM
+# per incoming entry, in DTCM: the entry (partition, key, mask, offset, count, packets per
+# sample) that layer.c copies from its KEYS region for the lookup every packet makes, and its
+# three counters (packets so far, error-buffer index, place in key order); outgoing entries stay
+# in SDRAM
 KEY_ENTRY_BYTES = 6 * 4 + 3 * 4
 KEY_TABLE_RESERVE = 64  # entries reserved at tiling time for sources not known yet (bwd, label)
 SAMPLES_PER_LOAD = 1024  # samples an input tile holds in SDRAM between two host writes
@@ -61,6 +62,12 @@ def _per_sample(n: int, inputs: int, s: int) -> list[MemoryItem]:
     ]
 
 
+def covered_inputs(span: int) -> MemoryItem:
+    """A bit per input atom of a conv or pool tile's span: whether a receptive field covers it."""
+    return MemoryItem("inputs covered", "dtcm", -(-span // 32) * 4,
+                      "errors go back only for the inputs the receptive fields cover")
+
+
 def _trained(w: int, what: str) -> tuple[list[MemoryItem], MemoryItem]:
     """(DTCM items, SDRAM momentum) of w bytes of weights: W itself, its gradient sums, momentum.
 
@@ -92,6 +99,7 @@ def conv(n: int, channels: int, fan_in: int, span: int, s: int, out_c: int) -> l
     weights, momentum = _trained(channels * (fan_in + 1) * F32, "kernels+bias")
     return weights + _per_sample(n, span, s) + [
         MemoryItem("filter rows", "dtcm", out_c * F32, "which row holds each filter"),
+        covered_inputs(span),
         momentum,
         MemoryItem("gradient ring", "sdram", out_c * (fan_in + 1) * F32,
                    "partial sums of every filter's gradient coming from the previous tile"),
@@ -100,7 +108,7 @@ def conv(n: int, channels: int, fan_in: int, span: int, s: int, out_c: int) -> l
 
 def pool(n: int, span: int, s: int, is_max: bool) -> list[MemoryItem]:
     """A pooling tile of n output atoms whose windows span `span` input atoms (layer.c)."""
-    items = _per_sample(n, span, s)
+    items = _per_sample(n, span, s) + [covered_inputs(span)]
     if is_max:
         items.append(MemoryItem("argmax kept", "dtcm", n * s * F32, "which input won, per sample"))
     return items

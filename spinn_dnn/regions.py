@@ -83,7 +83,8 @@ KEY_ENTRY_FIELDS = (
     ("mask", "u32", "key & mask == first key for all the entry's keys"),
     ("offset", "u32", "atom index of the first key (fwd: layer atom; bwd: input atom; softmax: tile)"),
     ("count", "u32", "number of keys"),
-    ("source_tile", "u32", "index of the sending tile in its vertex (incoming entries)"),
+    ("per_sample", "u32", "packets per sample: the keys, but for the errors of a conv or pool tile "
+                          "only the inputs its receptive fields cover"),
 )
 WEIGHTS_HEADER_FIELDS = (
     ("n_rows", "u32", "rows: neurons (dense, block, acc) or filters (conv)"),
@@ -159,7 +160,8 @@ def _entry_offset(route: Route, src: Tile) -> int:
 def _entry(route: Route, src: Tile) -> dict:
     k, m, n = src.keys[route.partition]
     return {"partition": PARTITIONS.index(route.pid), "key": k, "mask": m,
-            "offset": _entry_offset(route, src), "count": n, "source_tile": src.index}
+            "offset": _entry_offset(route, src), "count": n,
+            "per_sample": route.packets_per_sample if route.pid == "bwd" else n}
 
 
 def key_entries(plan: Plan, tile: Tile) -> tuple[list[dict], list[dict]]:

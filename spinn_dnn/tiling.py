@@ -248,16 +248,20 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
             # few scattered senders need not be.
             local = any(len(_sources_hit(masks[t.index], src_v.tiles)) < len(src_v.tiles)
                         for t in dst_v.tiles)
+            # A tile sends the errors of the inputs its receptive fields cover, not of its whole
+            # span (channels-last spans take in positions no window reads: their error is zero).
             for t in dst_v.tiles:
                 hit = _sources_hit(masks[t.index], src_v.tiles)
+                covered = masks[t.index]
                 if error_routing in ("multicast", "thesis") or local:
                     routes.append(Route("bwd", (dst_v.label, t.index), [(src_v.label, s.index) for s in hit],
-                                        t.in_hi - t.in_lo))  # the program sends its whole span
+                                        int(covered[t.in_lo:t.in_hi].sum())))
                     continue
                 for s in hit:
                     span = (max(s.lo, t.in_lo), min(s.hi, t.in_hi))
                     routes.append(Route("bwd", (dst_v.label, t.index), [(src_v.label, s.index)],
-                                        span[1] - span[0], partition=f"bwd.{s.index}", span=span))
+                                        int(covered[span[0]:span[1]].sum()), partition=f"bwd.{s.index}",
+                                        span=span))
         if ins[li] is not outs[li]:  # split layer: blocks <-> accumulators
             acc_v = outs[li]
             for b in dst_v.tiles:

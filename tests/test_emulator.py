@@ -25,7 +25,7 @@ def keys_region(out: list[tuple[int, int, int]]) -> bytes:
     """A KEYS region (spinn_dnn/regions.py layout) with outgoing (key, mask, count) entries, no incoming."""
     words = [len(out)]
     for key, mask, count in out:
-        words += [PART_FWD, key, mask, 0, count, 0]
+        words += [PART_FWD, key, mask, 0, count, count]
     return struct.pack(f"<{len(words) + 1}I", *words, 0)
 
 

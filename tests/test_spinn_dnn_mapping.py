@@ -71,6 +71,8 @@ def test_mnist_fits_one_board_and_routes_exactly(mapped, name):
             sender = sm.plan.tile(r.src)
             assert sender.role in ("conv", "pool")
             assert all(sm.plan.tile(d).lo < sender.in_hi and sm.plan.tile(d).hi > sender.in_lo for d in r.dst)
+            # only the inputs its receptive fields read: fewer than its span wherever windows leave gaps
+            assert r.packets_per_sample == sender.n_in_needed <= sender.in_hi - sender.in_lo
     if name.startswith("mnist_mlp"):
         assert all(r.partition.startswith("bwd.") for r in sm.plan.routes if r.pid == "bwd")
     # distinct cores, all from the toolchain's placements

@@ -96,7 +96,7 @@ typedef struct {
     uint32_t mask;  // key & mask == first key for all the entry's keys
     uint32_t offset;  // atom index of the first key (fwd: layer atom; bwd: input atom; softmax: tile)
     uint32_t count;  // number of keys
-    uint32_t source_tile;  // index of the sending tile in its vertex (incoming entries)
+    uint32_t per_sample;  // packets per sample: the keys, but for the errors of a conv or pool tile only the inputs its receptive fields cover
 } key_entry_t;
 
 // WEIGHTS region: weights_header_t; uint32_t row_id[n_rows]; float rows[n_rows][row_length];

@@ -45,6 +45,33 @@ static inline uint window_taps(const conv_window_t *w) {
     return (w->ky1 - w->ky0) * (w->kx1 - w->kx0);
 }
 
+// Sets a bit in `covered` (zeroed here; a bit per input of [in_lo, in_hi)) for each input some
+// receptive field of the tile's atoms reads: every input channel of a convolution's taps, the
+// output's own channel of a pooling window.  Returns how many are set: spinn_dnn.tiling counts
+// them the same way (n_in_needed), and only their errors go back.
+static inline uint receptive_cover(const params_t *p, uint per_channel, uint32_t *covered, uint n_x) {
+    for (uint j = 0; j < (n_x + 31) / 32; j++) {
+        covered[j] = 0;
+    }
+    uint n = 0;
+    for (uint atom = p->atom_lo; atom < p->atom_hi; atom++) {
+        conv_window_t win = conv_window(p, atom);
+        uint c0 = per_channel ? win.channel : 0, c1 = per_channel ? win.channel + 1 : p->in_c;
+        for (uint ky = win.ky0; ky < win.ky1; ky++) {
+            for (uint kx = win.kx0; kx < win.kx1; kx++) {
+                for (uint c = c0; c < c1; c++) {
+                    uint at = window_input(p, &win, ky, kx) + c;
+                    if (at < n_x && !(covered[at >> 5] & (1u << (at & 31)))) {
+                        covered[at >> 5] |= 1u << (at & 31);
+                        n++;
+                    }
+                }
+            }
+        }
+    }
+    return n;
+}
+
 // y[i] = kernel . receptive field + bias, for the tile's n_out atoms (before the activation).
 static inline void conv_forward(const params_t *p, const float *w, uint row_length, const uint *row_of,
                                 const float *x, float *y, uint n_out) {

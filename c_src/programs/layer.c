@@ -114,6 +114,7 @@ typedef struct {
     float *dx;  // n_x: dL/dx to send back
     uint *row_of;   // conv: the row of each of the layer's channels (out_c entries)
     uint *argmax;   // max pooling: in_flight x n_out, the input each output took
+    uint32_t *covered;  // conv, pool (training): a bit per input in [in_lo, in_hi) a receptive field reads
     // gradient ring (conv): see above
     const key_entry_t *gring, *gsum;  // outgoing: to the next tile / (last tile) to all others
     uint reduce;        // this tile is in a gradient ring
@@ -380,7 +381,8 @@ static void backward(uint slot, uint sample) {
         SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->row_length);
     }
     if (S->bwd) {
-        tile_send_errors(S->bwd, S->n_bwd_out, S->dx, S->in_lo, p->tile_index, p->n_tiles, p->unpaced_errors);
+        tile_send_errors(S->bwd, S->n_bwd_out, S->dx, S->covered, S->in_lo, p->tile_index, p->n_tiles,
+                         p->unpaced_errors);
     }
     S->bwd_done++;
     if (tile_ends_batch(S->opt->epoch_samples, S->opt->batch_size, sample)) {
@@ -457,7 +459,7 @@ static void on_packet(uint key, uint payload) {
         uint e = (uint) found;
         const key_entry_t *in = &S->r.in[e];
         if (in->partition == PART_FWD) {
-            uint sample = S->from_entry[e]++ / in->count;
+            uint sample = S->from_entry[e]++ / in->per_sample;
             if (sample >= S->bwd_done + S->in_flight) {
                 spin1_exit(EXIT_OVERRUN);
                 return;
@@ -472,7 +474,7 @@ static void on_packet(uint key, uint payload) {
                 spin1_schedule_callback(pump, 0, 0, 1);
             }
         } else if (in->partition == PART_BWD) {
-            uint sample = S->from_entry[e]++ / in->count;
+            uint sample = S->from_entry[e]++ / in->per_sample;
             if (sample >= S->bwd_done + S->in_flight || sample >= S->fwd_next) {
                 spin1_exit(EXIT_OVERRUN);  // an error for a sample this tile has not sent
                 return;
@@ -568,9 +570,13 @@ static uint allocate(void) {
     SPINN_ACCOUNT(SPINN_OP_SDRAM_WORD, S->r.n_in * (sizeof(key_entry_t) / 4));
     S->r.in = in;
     if (S->training || S->r.params->is_output) {  // the loss layer writes its dL/dz there, training or not
-        S->err = spin1_malloc((S->n_bwd_in ? S->n_bwd_in : 1) * S->in_flight * S->n_out * sizeof(float));
+        uint n_err = (S->n_bwd_in ? S->n_bwd_in : 1) * S->in_flight * S->n_out;
+        S->err = spin1_malloc(n_err * sizeof(float));
         if (!S->err) {
             return FALSE;
+        }
+        for (uint i = 0; i < n_err; i++) {  // a sender never sends the errors of inputs it does not read
+            S->err[i] = 0.0f;
         }
     }
     if (S->training) {
@@ -578,6 +584,12 @@ static uint allocate(void) {
         S->dx = S->bwd ? spin1_malloc(S->n_x * sizeof(float)) : S->dz;
         if (!S->g || !S->dx) {
             return FALSE;
+        }
+        if (S->bwd && S->role != ROLE_DENSE) {
+            S->covered = spin1_malloc(((S->n_x + 31) / 32) * sizeof(uint32_t));
+            if (!S->covered) {
+                return FALSE;
+            }
         }
         for (uint i = 0; i < S->n_rows * S->row_length; i++) {
             S->g[i] = 0.0f;
@@ -650,8 +662,13 @@ static void layer_main(void) {
     }
     for (uint e = 0; e < S->r.n_in; e++) {
         const key_entry_t *in = &S->r.in[e];
+        if ((in->partition == PART_FWD || in->partition == PART_BWD) &&
+                (in->per_sample == 0 || in->per_sample > in->count)) {
+            spin1_exit(EXIT_BAD_IMAGE);  // each sample sends at least one of the entry's keys, each once
+            return;
+        }
         if (in->partition == PART_FWD) {
-            S->expected += in->count;
+            S->expected += in->per_sample;
         } else if (in->partition == PART_LABEL && p->is_output) {
             S->has_label = 1;
         } else if (in->partition == PART_GRING || in->partition == PART_GSUM) {
@@ -668,7 +685,7 @@ static void layer_main(void) {
     for (uint e = 0; e < S->r.n_in; e++) {
         if (S->r.in[e].partition == PART_BWD && S->training) {
             n_bwd++;
-            S->expected_bwd += S->r.in[e].count;
+            S->expected_bwd += S->r.in[e].per_sample;
         }
     }
     S->n_bwd_in = n_bwd;
@@ -676,8 +693,9 @@ static void layer_main(void) {
         spin1_exit(EXIT_NO_DTCM);
         return;
     }
-    if (!geometry_ok(p, (const uint32_t *) wh + 2)) {
-        spin1_exit(EXIT_BAD_IMAGE);
+    if (!geometry_ok(p, (const uint32_t *) wh + 2) ||
+            (S->covered && receptive_cover(p, S->role == ROLE_POOL, S->covered, S->n_x) != p->n_in_needed)) {
+        spin1_exit(EXIT_BAD_IMAGE);  // the receivers expect exactly the covered inputs' errors
         return;
     }
     if (S->reduce && (!S->training || S->role != ROLE_CONV)) {

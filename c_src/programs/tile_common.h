@@ -131,8 +131,11 @@ static inline uint tile_error_interleave(uint n_entries, uint n_tiles) {
     return k > link ? k : link;
 }
 
+// `covered` (a bit per value from first_atom; NULL: all) leaves out the values no receptive field
+// of the tile reads: their error is zero, and the receivers count only the others (per_sample).
 static inline void tile_send_errors(const key_entry_t *entries, uint n_entries, const float *values,
-                                    uint first_atom, uint tile_index, uint n_tiles, uint unpaced) {
+                                    const uint32_t *covered, uint first_atom, uint tile_index,
+                                    uint n_tiles, uint unpaced) {
     if (!n_entries) {
         return;
     }
@@ -145,10 +148,17 @@ static inline void tile_send_errors(const key_entry_t *entries, uint n_entries, 
     for (uint j = 0; j < n_entries; j++) {
         const key_entry_t *e = &entries[(start + j) % n_entries];
         for (uint i = 0; i < e->count; i++) {
+            uint at = e->offset - first_atom + i;
+            if (covered && !(covered[at >> 5] & (1u << (at & 31)))) {
+                continue;
+            }
             if (sent++ && !unpaced) {
                 spin1_delay_us(SEND_GAP_US * k);
             }
-            spin1_send_mc_packet(e->key + i, float_bits(values[e->offset - first_atom + i]), WITH_PAYLOAD);
+            spin1_send_mc_packet(e->key + i, float_bits(values[at]), WITH_PAYLOAD);
+        }
+        if (covered) {
+            SPINN_ACCOUNT(SPINN_OP_WORD, 3 * e->count);
         }
     }
 }

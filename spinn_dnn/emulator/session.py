@@ -72,9 +72,11 @@ def _stage_cycles(plan, training: bool) -> tuple[float, float]:  # noqa: ANN001
     slowest, update = 0.0, 0.0
     bwd_in: dict[tuple[str, int], int] = {}
     bwd_out: dict[tuple[str, int], int] = {}  # error entries (receivers) per sending tile
+    bwd_sent: dict[tuple[str, int], int] = {}  # error packets per sample per sending tile
     for r in plan.routes:
         if r.pid == "bwd":
             bwd_out[r.src] = bwd_out.get(r.src, 0) + 1
+            bwd_sent[r.src] = bwd_sent.get(r.src, 0) + r.packets_per_sample
             for d in r.dst:
                 bwd_in[d] = bwd_in.get(d, 0) + r.packets_per_sample
     for v in plan.vertices:
@@ -97,7 +99,7 @@ def _stage_cycles(plan, training: bool) -> tuple[float, float]:  # noqa: ANN001
                 cycles += bwd_in.get((v.label, t.index), 0) * (mod.ISR_CYCLES + 30) + rows * 4 * mod.COST_FMUL
                 if sends_back and plan.error_routing != "thesis":  # tile_send_errors' pacing
                     share = error_interleave(bwd_out.get((v.label, t.index), 1), len(v.tiles))
-                    send += SEND_GAP_US * share * span
+                    send += SEND_GAP_US * share * bwd_sent.get((v.label, t.index), 0)
                 update = max(update, weights * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD))
             slowest = max(slowest, cycles + send * per_us)
         if training and v.role == "conv" and shares_filters(v):  # the gradient ring, then the update
