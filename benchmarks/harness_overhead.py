@@ -10,8 +10,10 @@ happens until the last epoch.  Epoch times come from the harness's MLPerf log
 (epoch_start to epoch_stop) and from a Keras callback on the bare side; the
 first epoch of each (graph tracing) is left out.  The sides take
 turns `--rounds` times, each round starting with the next side, so that drifts
-in the machine's speed hit all alike.  A fourth side drives Keras the way the
-harness does (one `fit` per epoch, a per-batch callback) without the harness.
+in the machine's speed hit all alike.  A fourth side drives Keras one `fit`
+per epoch with a per-batch callback, without the harness; that callback is not
+`async_safe`, as the harness's sample counter was not before it became so, so
+this side still pays Keras's synchronous per-batch dispatch.
 
 Each epoch is also timed in process CPU seconds (all threads), taken at the
 same two points.  On a shared 2-core VM single epochs vary by tens of percent
@@ -41,9 +43,8 @@ def bare_epoch_times(workload, data, recipe, epochs: int, seed: int,
 
     `pipeline` feeds it the harness's own tf.data pipeline instead of the
     arrays, which separates the harness's bookkeeping from its input pipeline.
-    `per_epoch_fit` calls `fit(epochs=1)` N times with a per-batch callback,
-    timing each call whole: the harness's way of driving Keras, without the
-    harness.
+    `per_epoch_fit` calls `fit(epochs=1)` N times with a synchronous per-batch
+    callback, timing each call whole.
     """
     import keras
 
