@@ -5,9 +5,10 @@ is a power of two covering the largest tile.  For the forward partition B is
 the vertex's atoms per tile, so `key - base` is the atom's index in the layer:
 a receiving core finds the weight column of a packet by subtraction.  The
 keys are fixed on the application vertices (get_fixed_key_and_mask) and their
-machine vertices, so the toolchain routes exactly these.  Errors have one
-partition per receiving tile (plan.Route), so a sending tile's error keys are
-one small block per partition, each routed to one tile only.
+machine vertices, so the toolchain routes exactly these.  Errors of a Dense
+layer have one partition per receiving tile (plan.Route), so a sending tile's
+error keys are one small block per partition, each routed to one tile only;
+a conv or pool tile's error keys are one block for its input span.
 """
 
 from __future__ import annotations

@@ -252,16 +252,15 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
             # span (channels-last spans take in positions no window reads: their error is zero).
             for t in dst_v.tiles:
                 hit = _sources_hit(masks[t.index], src_v.tiles)
-                covered = masks[t.index]
                 if error_routing in ("multicast", "thesis") or local:
                     routes.append(Route("bwd", (dst_v.label, t.index), [(src_v.label, s.index) for s in hit],
-                                        int(covered[t.in_lo:t.in_hi].sum())))
+                                        t.n_in_needed))
                     continue
                 for s in hit:
                     span = (max(s.lo, t.in_lo), min(s.hi, t.in_hi))
                     routes.append(Route("bwd", (dst_v.label, t.index), [(src_v.label, s.index)],
-                                        int(covered[span[0]:span[1]].sum()), partition=f"bwd.{s.index}",
-                                        span=span))
+                                        int(masks[t.index][span[0]:span[1]].sum()),
+                                        partition=f"bwd.{s.index}", span=span))
         if ins[li] is not outs[li]:  # split layer: blocks <-> accumulators
             acc_v = outs[li]
             for b in dst_v.tiles:

@@ -62,7 +62,7 @@ static inline uint apply_activation(uint activation, float *y, uint n) {
 // dz[i] = dz[i] * f'(z_i) in place, from the outputs y = f(z), as TensorFlow's
 // gradients of the activations compute it (ReluGrad, SigmoidGrad: dy * y * (1 - y),
 // TanhGrad: dy * (1 - y * y)).  Softmax is not here: its Jacobian couples the
-// outputs, and the loss layer handles it (dense.c).
+// outputs, and the loss layer handles it (layer.c).
 static inline void activation_backward(uint activation, const float *y, float *dz, uint n) {
     switch (activation) {
     case ACT_RELU:

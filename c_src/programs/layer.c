@@ -26,7 +26,7 @@
 //
 // Samples in flight: packets from one source arrive in the order it sent them
 // (one fixed path through FIFO routers), so the n-th packet of an incoming
-// entry belongs to sample n / count.  Sample k uses slot k % S (S =
+// entry belongs to sample n / per_sample (the packets it sends per sample).  Sample k uses slot k % S (S =
 // params.in_flight) from its first input packet until its backward pass is
 // done.  Forward and backward passes run in sample order; a sample of batch
 // b + 1 is not computed before the update of batch b, so the result is the
@@ -79,7 +79,7 @@ typedef struct {
     tile_regions_t r;
     const key_entry_t *fwd;  // NULL on the loss layer
     const key_entry_t *bwd;  // the first error entry; NULL on the first layer (nothing to send errors to)
-    uint n_bwd_out;          // error entries: one per receiving tile
+    uint n_bwd_out;          // error entries: one per receiving tile (dense), one for the layer (conv, pool)
     volatile optimizer_t *opt;  // in SDRAM: the host sets the learning rate between epochs
     uint role;
     uint n_out;         // atoms this tile computes (dense: = n_rows)
