@@ -42,6 +42,8 @@ def _figures(session: MachineSession, wall: float, samples: int) -> dict:
             "modeled_device_seconds": round(session.modeled_seconds, 4),
             "modeled_samples_per_second": round(samples / session.modeled_seconds, 1),
             "deliveries_per_sample": round(state["deliveries"] / samples),
+            # events beyond the queue's timing wheel (event_queue.h): the slow path
+            "events_to_heap": state["queue_heap_pushes"],
             "events_by_kind": {k[len("events_"):]: v for k, v in state.items()
                                if k.startswith("events_") and v}}
 

@@ -100,6 +100,14 @@ typedef struct {
     uint64_t routed, default_routed, dropped_no_route, dropped_no_link, dropped_no_core, dropped_link_busy;
 } emu_router_counters_t;
 
+// A chip's memo of which table entry (index + 1; 0: none) decides a key, filled on first use.
+// The table is fixed once the run starts (emu_add_route empties it), so a hit is exactly
+// what the first-match scan would give.
+#define EMU_ROUTE_MEMO 4096u
+typedef struct {
+    uint key, entry;
+} emu_route_memo_t;
+
 typedef struct {
     uint x, y;
     int neighbour[EMU_LINKS];  // chip index on each link, -1 if none
@@ -107,6 +115,8 @@ typedef struct {
     emu_route_t *table;
     uint n_routes, cap_routes;
     int core_of[EMU_CORES_PER_CHIP];  // core index by virtual core number, -1 if none
+    uint cores_present;  // bit p: core_of[p] >= 0
+    emu_route_memo_t *memo;  // EMU_ROUTE_MEMO slots, allocated on first lookup
     uint8_t *sdram;
     uint64_t sdram_size, sdram_used;
     emu_router_counters_t c;

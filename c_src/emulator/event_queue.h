@@ -1,6 +1,20 @@
-// The machine's event queue: a binary min-heap ordered by (time in cycles,
-// insertion number), so events at the same cycle run in the order they were
-// made and every run of the same machine is identical.
+// The machine's event queue, ordered by (time in cycles, insertion number), so
+// events at the same cycle run in the order they were made and every run of
+// the same machine is identical.
+//
+// A callback runs on the host at once but sends its packets at the modeled
+// times of its sends, up to tens of ms ahead of the machine's clock; the
+// router hops and deliveries that follow land a few hundred cycles later.  A
+// binary heap of those tens of thousands of pending events cost a dozen
+// cache-missing levels per event, so the queue is a hierarchical timing wheel:
+//   - the near wheel: one FIFO bucket per cycle up to `limit` (at most
+//     EMU_EQ_NEAR cycles past the last time popped);
+//   - the far wheel: one FIFO bucket per EMU_EQ_GRAIN cycles for the next
+//     EMU_EQ_FAR_BUCKETS grains; a grain moves, in order, into the near wheel
+//     when `limit` reaches it;
+//   - a 4-ary heap for anything later still, or earlier than the last pop.
+// A pop takes the earlier of the near wheel's head and the heap's top.
+// event_queue.c says why that order is exactly (time, seq).
 #ifndef SPINN_EMU_EVENT_QUEUE_H
 #define SPINN_EMU_EVENT_QUEUE_H
 
@@ -22,17 +36,46 @@ typedef struct {
     uint32_t kind, a, b, c, d;
 } emu_event_t;
 
+// powers of two, each at least 4096 (two levels of occupancy bitmap)
+#define EMU_EQ_NEAR (1u << 14)          // cycles, one bucket each (82 us)
+#define EMU_EQ_GRAIN (1u << 10)         // cycles per far bucket
+#define EMU_EQ_FAR_BUCKETS (1u << 15)   // 2^25 cycles ahead (168 ms)
+#define EMU_EQ_NONE UINT32_MAX
+
+typedef struct {
+    emu_event_t ev;
+    uint32_t next;  // next node of the same bucket, or of the free list
+} emu_eq_node_t;
+
+// FIFO buckets of nodes, and a two-level bitmap of those that hold any
+typedef struct {
+    uint32_t n_buckets;
+    uint32_t *first, *last;  // node indices, EMU_EQ_NONE when empty
+    uint64_t *occupied;      // a bit per bucket
+    uint64_t *occupied_words;  // a bit per word of `occupied` that is not zero
+    uint64_t n;
+} emu_eq_wheel_t;
+
 typedef struct {
     emu_event_t *heap;
-    uint64_t n, cap, next_seq;
+    uint64_t heap_n, heap_cap;
+    emu_eq_node_t *nodes;
+    uint32_t nodes_cap, free_node;
+    emu_eq_wheel_t near, far;
+    uint64_t cursor;  // no earlier time is in the wheels: the last time popped, or later
+    uint64_t limit;   // near wheel: [cursor, limit); far wheel: [limit, limit + its span)
+    uint64_t n, next_seq;
+    uint64_t heap_pushes;  // events that went to the heap (benchmarks/emulator_throughput.py)
 } emu_event_queue_t;
 
-void emu_eq_init(emu_event_queue_t *q);
+int emu_eq_init(emu_event_queue_t *q);
 void emu_eq_free(emu_event_queue_t *q);
 int emu_eq_push(emu_event_queue_t *q, uint64_t time, uint32_t kind, uint32_t a, uint32_t b, uint32_t c,
                 uint32_t d);
 // Removes every event `keep` refuses (events that can no longer do anything).
 void emu_eq_filter(emu_event_queue_t *q, int (*keep)(const emu_event_t *, void *), void *ctx);
+// The earliest event, without removing it; NULL if the queue is empty.
+const emu_event_t *emu_eq_peek(emu_event_queue_t *q);
 // Removes the earliest event into *out; 0 if the queue is empty.
 int emu_eq_pop(emu_event_queue_t *q, emu_event_t *out);
 

@@ -13,7 +13,10 @@ emu_machine_t *emu_machine_new(uint rx_capacity, int stop_on_drop) {
     if (!m) {
         return NULL;
     }
-    emu_eq_init(&m->events);
+    if (!emu_eq_init(&m->events)) {
+        free(m);
+        return NULL;
+    }
     emu_ks_init(&m->router_drops);
     m->rx_capacity = rx_capacity ? rx_capacity : EMU_RX_QUEUE_DEFAULT;
     m->stop_on_drop = stop_on_drop;
@@ -26,6 +29,7 @@ void emu_machine_free(emu_machine_t *m) {
     }
     for (uint i = 0; i < m->n_chips; i++) {
         free(m->chips[i].table);
+        free(m->chips[i].memo);
         free(m->chips[i].sdram);
     }
     for (uint i = 0; i < m->n_cores; i++) {
@@ -106,6 +110,8 @@ int emu_add_route(emu_machine_t *m, uint chip, uint key, uint mask, uint route) 
         return 0;
     }
     c->table[c->n_routes++] = (emu_route_t) {key, mask, route};
+    free(c->memo);  // what it remembered may no longer be the first match
+    c->memo = NULL;
     return 1;
 }
 
@@ -199,6 +205,7 @@ int emu_add_core(emu_machine_t *m, uint chip_index, uint p, const spinn_program_
     core->ds_metadata = ds;
     core->n_regions = n_regions;
     chip->core_of[p] = (int) core->id;
+    chip->cores_present |= 1u << p;
     m->cores[m->n_cores++] = core;
     emu_eq_push(&m->events, 0, EV_START, core->id, 0, 0, 0);
     return (int) core->id;
@@ -268,17 +275,18 @@ int emu_run(emu_machine_t *m, uint64_t max_cycles) {
     emu_event_t ev;
     int purged = 0;
     while (!m->stopped) {
-        if (m->events.n == 0) {
+        const emu_event_t *next = emu_eq_peek(&m->events);
+        if (!next) {
             return 1;
         }
-        if (m->events.heap[0].time > max_cycles && !purged) {
+        if (next->time > max_cycles && !purged) {
             // before calling it a cycle limit, drop what can no longer act: a
             // machine whose cores have all finished is quiescent
             emu_eq_filter(&m->events, live, m);
             purged = 1;
             continue;
         }
-        if (m->events.heap[0].time > max_cycles) {
+        if (next->time > max_cycles) {
             m->now = max_cycles;
             emu_note_activity(m, max_cycles);
             return 0;

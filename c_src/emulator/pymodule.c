@@ -372,6 +372,7 @@ static PyObject *Machine_get_state(MachineObject *self, void *Py_UNUSED(closure)
         PUT(d, kind_names[k], m->events_by_kind[k]);
     }
     PUT(d, "pending_events", m->events.n);
+    PUT(d, "queue_heap_pushes", m->events.heap_pushes);
     PUT(d, "stopped", m->stopped);
     PUT(d, "cores", m->n_cores);
     PUT(d, "chips", m->n_chips);

@@ -11,6 +11,8 @@
 // is dropped (back-pressure: the thesis's failure mode).  Each copy for a core
 // reaches the core's input after the router's latency; the core's input queue
 // decides whether it is taken.  Drops are counted per chip and per key.
+#include <stdlib.h>
+
 #include "emu.h"
 
 static void router_drop(emu_machine_t *m, emu_chip_t *chip, uint key, uint64_t *counter) {
@@ -30,13 +32,33 @@ static void router_drop(emu_machine_t *m, emu_chip_t *chip, uint key, uint64_t *
     }
 }
 
-static const emu_route_t *lookup(const emu_chip_t *chip, uint key) {
+static const emu_route_t *scan(const emu_chip_t *chip, uint key) {
     for (uint i = 0; i < chip->n_routes; i++) {
         if ((key & chip->table[i].mask) == chip->table[i].key) {
             return &chip->table[i];
         }
     }
     return NULL;
+}
+
+// The first entry that matches key, through the chip's memo (a direct-mapped cache by key:
+// the same keys cross a chip once per sample, and a table scan costs tens of entries).
+static const emu_route_t *lookup(emu_chip_t *chip, uint key) {
+    if (!chip->memo) {
+        chip->memo = calloc(EMU_ROUTE_MEMO, sizeof(*chip->memo));
+        if (!chip->memo) {
+            return scan(chip, key);
+        }
+    }
+    emu_route_memo_t *slot = &chip->memo[(key * 2654435761u) >> 20];  // 12 bits: EMU_ROUTE_MEMO
+    if (slot->entry && slot->key == key) {
+        return &chip->table[slot->entry - 1];
+    }
+    const emu_route_t *found = scan(chip, key);
+    if (found) {  // a miss is a drop or default routing: rare, not remembered
+        *slot = (emu_route_memo_t) {key, (uint) (found - chip->table) + 1};
+    }
+    return found;
 }
 
 void emu_router_receive(emu_machine_t *m, uint chip_index, uint key, uint data, uint has_payload,
@@ -54,10 +76,8 @@ void emu_router_receive(emu_machine_t *m, uint chip_index, uint key, uint data, 
         router_drop(m, chip, key, &chip->c.dropped_no_route);
         return;
     }
-    for (uint link = 0; link < EMU_LINKS; link++) {
-        if (!(route & (1u << link))) {
-            continue;
-        }
+    for (uint links = route & ((1u << EMU_LINKS) - 1); links; links &= links - 1) {  // lowest first
+        uint link = (uint) __builtin_ctz(links);
         int next = chip->neighbour[link];
         if (next < 0) {
             router_drop(m, chip, key, &chip->c.dropped_no_link);
@@ -74,18 +94,13 @@ void emu_router_receive(emu_machine_t *m, uint chip_index, uint key, uint data, 
                     has_payload | ((link + 1) << 8));
     }
     // the copies for this chip's cores all leave the router together: one
-    // event carries the set of cores (a heap operation per packet, not per core)
-    uint cores = 0;
-    for (uint p = 0; p < EMU_CORES_PER_CHIP; p++) {
-        if (!(route & (1u << (EMU_LINKS + p)))) {
-            continue;
-        }
-        if (chip->core_of[p] < 0) {
-            router_drop(m, chip, key, &chip->c.dropped_no_core);
-            continue;
-        }
-        cores |= 1u << p;
+    // event carries the set of cores (a queue operation per packet, not per core)
+    uint wanted = (route >> EMU_LINKS) & ((1u << EMU_CORES_PER_CHIP) - 1);
+    uint missing = wanted & ~chip->cores_present;
+    for (; missing; missing &= missing - 1) {
+        router_drop(m, chip, key, &chip->c.dropped_no_core);
     }
+    uint cores = wanted & chip->cores_present;
     if (cores) {
         emu_eq_push(&m->events, m->now + EMU_ROUTER_CYCLES, EV_DELIVER, chip_index, key, data,
                     has_payload | (cores << 1));
