@@ -8,7 +8,8 @@ keys are fixed on the application vertices (get_fixed_key_and_mask) and their
 machine vertices, so the toolchain routes exactly these.  Errors of a Dense
 layer have one partition per receiving tile (plan.Route), so a sending tile's
 error keys are one small block per partition, each routed to one tile only;
-a conv or pool tile's error keys are one block for its input span.
+so are a conv or pool tile's, where every tile of the layer holds keys in
+every such partition, those it never sends on included.
 """
 
 from __future__ import annotations
@@ -52,4 +53,9 @@ def allocate_keys(plan: Plan) -> None:
         for r in routes:
             tile = vertex.tiles[r.src[1]]
             tile.keys[part] = (base + tile.index * block, MASK32 & ~(block - 1), _n_keys(r, tile))
+        if part.startswith("bwd."):
+            # every tile of the layer is a sender of each per-receiver error partition
+            # (tiling._routes says why); one that sends nothing there gets a key it never uses
+            for tile in vertex.tiles:
+                tile.keys.setdefault(part, (base + tile.index * block, MASK32 & ~(block - 1), 1))
         base += size

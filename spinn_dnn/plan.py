@@ -80,12 +80,12 @@ class Route:
     """Packets of one source tile in one partition, and the tiles that must receive them.
 
     `pid` is the kind of traffic (one of PARTITIONS); `partition` is the
-    toolchain's partition id, the same as `pid` except for a Dense layer's errors,
-    which go in one partition per receiving tile ("bwd.<tile>") so that each
-    error packet is delivered only to the tile that owns its atom, not to every
-    tile of the layer below.  `span` is then the atoms [lo, hi) of the layer
-    below that the partition's keys stand for.  Conv and pool errors use one
-    "bwd" partition per layer (tiling._routes says why).
+    toolchain's partition id, the same as `pid` except for errors, which go in
+    one partition per receiving tile ("bwd.<tile>") so that each error packet
+    is delivered only to the tile that owns its atom, not to every tile of the
+    layer below.  `span` is then the atoms [lo, hi) of the layer below that the
+    partition's keys stand for.  (The thesis's and the "multicast" error
+    routings use one "bwd" partition per layer instead.)
     """
 
     pid: str

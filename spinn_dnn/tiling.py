@@ -240,19 +240,17 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
             if dst:
                 routes.append(Route("fwd", (src_v.label, s.index), dst, s.n_atoms))
         if li >= 2:  # errors go back to every layer but the input
-            # One partition per receiving tile, so each error goes only where it is used, when
-            # every tile of the layer sends to every tile below (Dense).  Receptive fields that
-            # are local (convolution, pooling) send each tile's errors to the few tiles below
-            # they overlap, one partition for the layer: the toolchain's router needs the
-            # senders of a partition on chips that connect, which a per-tile partition of a
-            # few scattered senders need not be.
-            local = any(len(_sources_hit(masks[t.index], src_v.tiles)) < len(src_v.tiles)
-                        for t in dst_v.tiles)
-            # A tile sends the errors of the inputs its receptive fields cover, not of its whole
-            # span (channels-last spans take in positions no window reads: their error is zero).
+            # One partition per receiving tile, so that each error goes only to the tile that
+            # owns its atom.  A tile sends the errors of the inputs its receptive fields cover,
+            # not of its whole span (channels-last spans take in positions no window reads:
+            # their error is zero).  Where receptive fields are local (convolution, pooling)
+            # only the few tiles that overlap a receiver send to it; keys.allocate_keys makes
+            # every tile of the layer a sender of every such partition all the same, because
+            # the toolchain's router routes a partition only through its senders' chips, and a
+            # few scattered senders need not be on chips that connect.
             for t in dst_v.tiles:
                 hit = _sources_hit(masks[t.index], src_v.tiles)
-                if error_routing in ("multicast", "thesis") or local:
+                if error_routing in ("multicast", "thesis"):
                     routes.append(Route("bwd", (dst_v.label, t.index), [(src_v.label, s.index) for s in hit],
                                         t.n_in_needed))
                     continue

@@ -58,23 +58,29 @@ def test_mnist_fits_one_board_and_routes_exactly(mapped, name):
     assert m.key_walk["keys"] == sum(n for n, _ in keys) >= sum(m.packets_per_sample.values())
     assert m.key_walk["deliveries"] == sum(n * d for n, d in keys) >= sum(m.deliveries_per_sample.values())
     assert set(m.packets_per_sample) <= set(PARTITIONS)
-    # a Dense layer's error partitions go to one tile each, and their keys stand for that tile's
-    # atoms; a layer with local receptive fields (conv, pool) sends each tile's errors in one
-    # partition to the tiles below that its input span overlaps
+    # every error partition goes to one tile, and its keys stand for that tile's atoms; a conv or
+    # pool tile sends there only the inputs its receptive fields read (fewer than its span
+    # wherever windows leave gaps), all its partitions together exactly those it covers
+    sent: dict[tuple[str, int], int] = {}
     for r in sm.plan.routes:
-        if r.pid == "bwd" and r.partition != "bwd":
-            (dst,) = r.dst
-            owner = sm.plan.tile(dst)
-            assert r.partition == f"bwd.{owner.index}"
-            assert owner.lo <= r.span[0] < r.span[1] <= owner.hi
-        elif r.pid == "bwd":
-            sender = sm.plan.tile(r.src)
-            assert sender.role in ("conv", "pool")
-            assert all(sm.plan.tile(d).lo < sender.in_hi and sm.plan.tile(d).hi > sender.in_lo for d in r.dst)
-            # only the inputs its receptive fields read: fewer than its span wherever windows leave gaps
-            assert r.packets_per_sample == sender.n_in_needed <= sender.in_hi - sender.in_lo
-    if name.startswith("mnist_mlp"):
-        assert all(r.partition.startswith("bwd.") for r in sm.plan.routes if r.pid == "bwd")
+        if r.pid != "bwd":
+            continue
+        (dst,) = r.dst
+        owner, sender = sm.plan.tile(dst), sm.plan.tile(r.src)
+        assert r.partition == f"bwd.{owner.index}"
+        assert owner.lo <= r.span[0] < r.span[1] <= owner.hi
+        assert sender.in_lo <= r.span[0] and r.span[1] <= sender.in_hi
+        assert 0 < r.packets_per_sample <= r.span[1] - r.span[0]
+        sent[r.src] = sent.get(r.src, 0) + r.packets_per_sample
+    for src, n in sent.items():
+        sender = sm.plan.tile(src)
+        if sender.role in ("conv", "pool"):
+            assert n == sender.n_in_needed <= sender.in_hi - sender.in_lo
+        # every tile of the sending layer holds a key in each of its layer's error partitions
+        # (the toolchain routes a partition through its senders' chips only)
+        layer = sm.plan.vertex(src[0])
+        parts = {r.partition for r in sm.plan.routes if r.pid == "bwd" and r.src[0] == src[0]}
+        assert all(parts <= set(t.keys) for t in layer.tiles)
     # distinct cores, all from the toolchain's placements
     assert len(set(sm.toolchain.placements.values())) == m.cores
 
@@ -90,18 +96,24 @@ def test_get_weights_equal_keras_exactly(mapped, name):
 
 def test_core_images_carry_keys_and_parameters(mapped):
     _, sm = mapped["mnist_lenet5"]
+    n_unused = 0
     for v in sm.plan.vertices:
         for t in v.tiles:
             p = regions.decode_params(sm.region(v.label, t.index, "PARAMS"))
             assert p["magic"] == regions.MAGIC and p["atom_lo"] == t.lo and p["atom_hi"] == t.hi
             out, inc = regions.decode_keys(sm.region(v.label, t.index, "KEYS"))
-            tool = {pid: sm.toolchain.keys[(v.label, t.index, pid)] for pid in t.keys}
             kind = {r.partition: r.pid for r in sm.plan.routes if r.src == (v.label, t.index)}
+            # keys it holds but never sends on: error partitions of tiles its windows miss
+            unused = set(t.keys) - set(kind)
+            assert all(pid.startswith("bwd.") for pid in unused)
+            n_unused += len(unused)
+            tool = {pid: sm.toolchain.keys[(v.label, t.index, pid)] for pid in kind}
             assert {(PARTITIONS[e["partition"]], e["key"], e["mask"]) for e in out} == {
                 (kind[pid], k, m) for pid, (k, m) in tool.items()}
             senders = [r for r in sm.plan.routes if (v.label, t.index) in r.dst]
             assert sorted(e["key"] for e in inc) == sorted(
                 sm.toolchain.keys[(r.src[0], r.src[1], r.partition)][0] for r in senders)
+    assert n_unused > 0  # LeNet-5's conv and pool layers have them
     # fwd keys are contiguous per layer: key - base = atom index
     for v in sm.plan.vertices:
         if "fwd" in v.app_keys:

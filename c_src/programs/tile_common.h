@@ -110,10 +110,9 @@ static inline void tile_send_paced(const key_entry_t *entry, const float *values
     }
 }
 
-// Sends errors, one entry per receiving tile (Dense) or one for the layer (conv, pool), values
-// indexed by atom - first_atom.  The pacing assumes every receiving tile takes errors from
-// every tile of the sending layer (n_tiles), which over-paces conv and pool tiles, whose
-// receivers hear from only the tiles overlapping them;
+// Sends errors, one entry per receiving tile, values indexed by atom - first_atom.  The pacing
+// assumes every receiving tile takes errors from every tile of the sending layer (n_tiles);
+// conv and pool receivers hear from only the tiles overlapping them, so it is safe there;
 // k = ceil(n_tiles / n_entries) senders share each receiver.  Tile i starts at
 // entry i * n_entries / n_tiles and goes round, one packet every k * SEND_GAP_US,
 // offset by (i % k) * SEND_GAP_US: the tiles sharing a start interleave, so a
