@@ -287,11 +287,8 @@ const emu_event_t *emu_eq_peek(emu_event_queue_t *q) {
     return b == EMU_EQ_NONE ? &q->heap[0] : &q->nodes[q->near.first[b]].ev;
 }
 
-int emu_eq_pop(emu_event_queue_t *q, emu_event_t *out) {
-    uint32_t b;
-    if (!earliest(q, &b)) {
-        return 0;
-    }
+// Removes the earliest event, found at `b` by earliest(), into *out.
+static void take(emu_event_queue_t *q, uint32_t b, emu_event_t *out) {
     if (b == EMU_EQ_NONE) {
         heap_pop(q, out);
     } else {
@@ -305,6 +302,28 @@ int emu_eq_pop(emu_event_queue_t *q, emu_event_t *out) {
         q->cursor = out->time;
         advance(q);
     }
+}
+
+int emu_eq_pop(emu_event_queue_t *q, emu_event_t *out) {
+    uint32_t b;
+    if (!earliest(q, &b)) {
+        return 0;
+    }
+    take(q, b, out);
+    return 1;
+}
+
+int emu_eq_pop_until(emu_event_queue_t *q, uint64_t until, emu_event_t *out) {
+    uint32_t b;
+    if (!earliest(q, &b)) {
+        return 0;
+    }
+    uint64_t t = b == EMU_EQ_NONE ? q->heap[0].time : q->nodes[q->near.first[b]].ev.time;
+    if (t > until) {
+        out->time = t;
+        return -1;
+    }
+    take(q, b, out);
     return 1;
 }
 

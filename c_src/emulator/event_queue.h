@@ -78,5 +78,9 @@ void emu_eq_filter(emu_event_queue_t *q, int (*keep)(const emu_event_t *, void *
 const emu_event_t *emu_eq_peek(emu_event_queue_t *q);
 // Removes the earliest event into *out; 0 if the queue is empty.
 int emu_eq_pop(emu_event_queue_t *q, emu_event_t *out);
+// The same if the earliest event's time is at most `until` (1); 0 if the queue is empty; -1 if
+// it is later: it stays queued, and out->time is its time.  (One search where peek then pop
+// would make two.)
+int emu_eq_pop_until(emu_event_queue_t *q, uint64_t until, emu_event_t *out);
 
 #endif  // SPINN_EMU_EVENT_QUEUE_H

@@ -275,23 +275,22 @@ int emu_run(emu_machine_t *m, uint64_t max_cycles) {
     emu_event_t ev;
     int purged = 0;
     while (!m->stopped) {
-        const emu_event_t *next = emu_eq_peek(&m->events);
-        if (!next) {
+        int got = emu_eq_pop_until(&m->events, max_cycles, &ev);
+        if (!got) {
             return 1;
         }
-        if (next->time > max_cycles && !purged) {
+        if (got < 0 && !purged) {
             // before calling it a cycle limit, drop what can no longer act: a
             // machine whose cores have all finished is quiescent
             emu_eq_filter(&m->events, live, m);
             purged = 1;
             continue;
         }
-        if (next->time > max_cycles) {
+        if (got < 0) {
             m->now = max_cycles;
             emu_note_activity(m, max_cycles);
             return 0;
         }
-        emu_eq_pop(&m->events, &ev);
         purged = 0;
         m->now = ev.time;
         m->events_processed++;

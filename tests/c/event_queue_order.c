@@ -1,4 +1,4 @@
-// Pops the emulator's event queue against a plain reference (the earliest
+// Pops the emulator's event queue (emu_eq_pop, emu_eq_pop_until) against a plain reference (the earliest
 // (time, seq) by linear search) over random pushes, pops and a filter, with
 // times near, far, beyond the far wheel and behind the last pop.  Prints
 // "ok <events>" or the first mismatch.  Built and run by tests/test_event_queue.py.
@@ -20,16 +20,21 @@ static uint64_t rnd(void) {  // xorshift64
     return rng_state;
 }
 
-static int ref_pop(emu_event_t *out) {
-    if (!n_ref) {
-        return 0;
-    }
+static int ref_earliest(void) {
     int best = 0;
     for (int i = 1; i < n_ref; i++) {
         if (ref[i].time < ref[best].time || (ref[i].time == ref[best].time && ref[i].seq < ref[best].seq)) {
             best = i;
         }
     }
+    return best;
+}
+
+static int ref_pop(emu_event_t *out) {
+    if (!n_ref) {
+        return 0;
+    }
+    int best = ref_earliest();
     *out = ref[best];
     ref[best] = ref[--n_ref];
     return 1;
@@ -84,6 +89,27 @@ int main(void) {
             n_ref = kept;
         }
         int pops = (int) (rnd() % 4);
+        if (n_ref && rnd() % 3 == 0) {  // a pop with a time limit that may refuse
+            uint64_t until = now + rnd() % 2000;
+            emu_event_t got;
+            int r = emu_eq_pop_until(&q, until, &got);
+            const emu_event_t *want = &ref[ref_earliest()];
+            int expect = want->time <= until ? 1 : -1;
+            if (r != expect || got.time != want->time || (r == 1 && got.seq != want->seq)) {
+                printf("round %d: pop_until %llu gave %d at %llu, want %d at %llu\n", round,
+                       (unsigned long long) until, r, (unsigned long long) got.time, expect,
+                       (unsigned long long) want->time);
+                return 1;
+            }
+            if (r == 1) {
+                emu_event_t dropped;
+                ref_pop(&dropped);
+                popped++;
+                if (got.time > now) {
+                    now = got.time;
+                }
+            }
+        }
         for (int k = 0; k < pops; k++) {
             emu_event_t got, want;
             const emu_event_t *peeked = emu_eq_peek(&q);
