@@ -17,6 +17,7 @@
 #include "cost_model.h"
 #include "event_queue.h"
 #include "keystats.h"
+#include "route_index.h"
 
 // Callback slot of one event (spin1_callback_on)
 typedef struct {
@@ -100,10 +101,9 @@ typedef struct {
     uint64_t routed, default_routed, dropped_no_route, dropped_no_link, dropped_no_core, dropped_link_busy;
 } emu_router_counters_t;
 
-// A chip's memo of which table entry (index + 1; 0: none) decides a key, filled on first use.
-// The table is fixed once the run starts (emu_add_route empties it), so a hit is exactly
-// what the first-match scan would give.
-#define EMU_ROUTE_MEMO 4096u
+// A chip's memo of which table entry (position + 1; 0: none) decides a key (router.c).
+#define EMU_ROUTE_MEMO_BITS 14u
+#define EMU_ROUTE_MEMO (1u << EMU_ROUTE_MEMO_BITS)
 typedef struct {
     uint key, entry;
 } emu_route_memo_t;
@@ -116,7 +116,8 @@ typedef struct {
     uint n_routes, cap_routes;
     int core_of[EMU_CORES_PER_CHIP];  // core index by virtual core number, -1 if none
     uint cores_present;  // bit p: core_of[p] >= 0
-    emu_route_memo_t *memo;  // EMU_ROUTE_MEMO slots, allocated on first lookup
+    emu_route_index_t *index;  // of `table`, built at its first lookup (emu_add_route drops it)
+    emu_route_memo_t *memo;    // EMU_ROUTE_MEMO slots, made with the index
     uint8_t *sdram;
     uint64_t sdram_size, sdram_used;
     emu_router_counters_t c;

@@ -29,6 +29,7 @@ void emu_machine_free(emu_machine_t *m) {
     }
     for (uint i = 0; i < m->n_chips; i++) {
         free(m->chips[i].table);
+        emu_route_index_free(m->chips[i].index);
         free(m->chips[i].memo);
         free(m->chips[i].sdram);
     }
@@ -110,8 +111,8 @@ int emu_add_route(emu_machine_t *m, uint chip, uint key, uint mask, uint route) 
         return 0;
     }
     c->table[c->n_routes++] = (emu_route_t) {key, mask, route};
-    free(c->memo);  // what it remembered may no longer be the first match
-    c->memo = NULL;
+    emu_route_index_free(c->index);  // rebuilt with the new entry at the next lookup
+    c->index = NULL;
     return 1;
 }
 

@@ -41,24 +41,33 @@ static const emu_route_t *scan(const emu_chip_t *chip, uint key) {
     return NULL;
 }
 
-// The first entry that matches key, through the chip's memo (a direct-mapped cache by key:
-// the same keys cross a chip once per sample, and a table scan costs tens of entries).
+// The first entry that matches key.  A LeNet-5 chip's table is hundreds of entries long, so a
+// chip remembers the entry of each key it has seen (a direct-mapped memo: the same keys cross
+// it every sample) and finds the others through its index (route_index.h).  Both are built
+// at the first lookup; emu_add_route drops them.
 static const emu_route_t *lookup(emu_chip_t *chip, uint key) {
-    if (!chip->memo) {
+    if (!chip->n_routes) {
+        return NULL;
+    }
+    if (!chip->index) {
+        chip->index = emu_route_index_build(&chip->table[0].key, &chip->table[0].mask, chip->n_routes,
+                                            sizeof(emu_route_t));
+        free(chip->memo);
         chip->memo = calloc(EMU_ROUTE_MEMO, sizeof(*chip->memo));
-        if (!chip->memo) {
+        if (!chip->index || !chip->memo) {
             return scan(chip, key);
         }
     }
-    emu_route_memo_t *slot = &chip->memo[(key * 2654435761u) >> 20];  // 12 bits: EMU_ROUTE_MEMO
+    emu_route_memo_t *slot = &chip->memo[(key * 2654435761u) >> (32 - EMU_ROUTE_MEMO_BITS)];
     if (slot->entry && slot->key == key) {
         return &chip->table[slot->entry - 1];
     }
-    const emu_route_t *found = scan(chip, key);
-    if (found) {  // a miss is a drop or default routing: rare, not remembered
-        *slot = (emu_route_memo_t) {key, (uint) (found - chip->table) + 1};
+    int64_t i = emu_route_index_find(chip->index, key);
+    if (i < 0) {
+        return NULL;  // a drop or default routing: rare, not remembered
     }
-    return found;
+    *slot = (emu_route_memo_t) {key, (uint) i + 1};
+    return &chip->table[i];
 }
 
 void emu_router_receive(emu_machine_t *m, uint chip_index, uint key, uint data, uint has_payload,

@@ -1,7 +1,7 @@
 // Pops the emulator's event queue (emu_eq_pop, emu_eq_pop_until) against a plain reference (the earliest
 // (time, seq) by linear search) over random pushes, pops and a filter, with
 // times near, far, beyond the far wheel and behind the last pop.  Prints
-// "ok <events>" or the first mismatch.  Built and run by tests/test_event_queue.py.
+// "ok <events>" or the first mismatch.  Built and run by tests/test_emulator_fast_paths.py.
 #include <stdio.h>
 #include <stdlib.h>
 
