@@ -9,7 +9,10 @@ is inside the timed region; the ensemble (members' outputs summed) is what is
 evaluated, during the last member's training.
 
 Whatever happens, the log is closed with a `run_stop` and the run's summary
-is written: an interrupted run stays on disk as `aborted`.
+is written: an interrupted run stays on disk as `aborted`.  Where the engine
+can hand over its state (harness.checkpoint), a checkpoint is written after
+every epoch and an interrupted run can be resumed from it: the log is cut back
+to the checkpoint and continued, and the modeled clock goes on from its reading.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from harness.checkpoint import CheckpointData, RunCheckpoint, SessionState
 from harness.compliance import check_log
 from harness.config import BenchmarkConfig
 from harness.energy import EnergyMeter
 from harness.engines.base import Engine
-from harness.mllogging import RunLog
+from harness.mllogging import LogPosition, RunLog
 from harness.progress import RunProgress
 from harness.results import ResultsTree, write_json_atomic
 from harness.schedule import StepSchedule, is_per_step, learning_rate, step_schedule
@@ -38,6 +42,19 @@ class RunSpec:
     index: int
     seed: int
     total_runs: int
+
+
+def supports_checkpoints(engine: Engine) -> bool:
+    """Whether runs on `engine` can be checkpointed: its sessions hand over state, its clock can be set."""
+    return bool(getattr(engine, "checkpoints", False)) and hasattr(engine.clock, "restore")
+
+
+def run_fingerprint(spec: RunSpec, config: BenchmarkConfig, workload: Workload, engine: Engine) -> dict:
+    """What a checkpoint must share with the run resuming it: same run, same arithmetic."""
+    code = getattr(engine, "code_fingerprint", None)
+    return {"benchmark": workload.benchmark, "workload_options": workload.options, "seed": spec.seed,
+            "recipe": config.recipe, "engine": config.engine, "engine_options": config.engine_options,
+            "code": code() if code else None}
 
 
 def eval_due(epoch: int, recipe: dict[str, Any], last_epoch: int) -> bool:
@@ -87,7 +104,10 @@ class Run:
         tree: ResultsTree,
         meter: EnergyMeter,
         rules: str | None = None,
+        checkpoint: RunCheckpoint | None = None,
+        resume: CheckpointData | None = None,
     ) -> None:
+        """`checkpoint`: where this run keeps its checkpoint (None: none); `resume`: one to go on from."""
         self.spec, self.config, self.workload, self.data = spec, config, workload, data
         self.engine, self.tree, self.meter = engine, tree, meter
         self.rules = rules or str(tree.rules_path)
@@ -97,9 +117,14 @@ class Run:
             raise ValueError("ensembles train from in-memory data sets only")
         self.steps_per_epoch = steps_per_epoch(data, self.recipe["batch_size"])
         self.step_schedule: StepSchedule | None = step_schedule(self.recipe, self.steps_per_epoch)
-        self.log = RunLog(tree.log_path(spec.index), engine.clock)
+        self.checkpoint, self.resume = checkpoint, resume
+        position = LogPosition(**resume.state["log"]) if resume else None
+        self.log = RunLog(tree.log_path(spec.index), engine.clock, resume=position)
         self.run_start_s: float | None = None
         self.wall_start: float | None = None
+        self.wall_before = 0.0  # host seconds spent by the processes before a resume
+        self.resumes: list[dict[str, Any]] = []
+        self.rng: np.random.Generator | None = None
         self._sessions: list[Any] = []  # every engine session of the run (ensembles have several)
         self.eval_curve: list[dict[str, Any]] = []
         self.epochs_done = 0
@@ -189,17 +214,19 @@ class Run:
     def execute(self) -> dict[str, Any]:
         write_json_atomic(self.tree.summary_path(self.spec.index), self.summary)
         try:
-            self._log_header()
-            self.engine.seed(self.spec.seed)
-            rng = np.random.default_rng(self.spec.seed)
-            first_model = self.workload.build_model(member=0)
-            first_session = self._session(first_model)
-            self.log.end("init_stop")
-            self.meter.start()
-            self.wall_start = time.perf_counter()
-            self.run_start_s = self.engine.clock.now_s()
-            self.log.start("run_start")
-            reached = self._train(first_session, rng)
+            if self.resume is None:
+                self._log_header()
+                self.engine.seed(self.spec.seed)
+                self.rng = np.random.default_rng(self.spec.seed)
+                self._session(self.workload.build_model(member=0))
+                self.log.end("init_stop")
+                self.meter.start()
+                self.wall_start = time.perf_counter()
+                self.run_start_s = self.engine.clock.now_s()
+                self.log.start("run_start")
+                reached = self._train()
+            else:
+                reached = self._train(*self._restore(self.resume))
             self.status = "success" if reached else "aborted"
             self.log.end("run_stop", metadata={"status": self.status})
             self._finish(error=None)
@@ -215,34 +242,89 @@ class Run:
             raise
         return self.summary
 
-    def _train(self, session: Any, rng: np.random.Generator) -> bool:
-        w, r = self.workload, self.recipe
-        predictors = []
-        sessions = []
+    def _restore(self, saved: CheckpointData) -> tuple[int, int, tuple[np.ndarray, np.ndarray] | None]:
+        """Rebuild the run from a checkpoint: sessions, random state, clock, counters; where to go on."""
+        st = saved.state
+        self.engine.seed(self.spec.seed)  # members built later draw their initial weights as before
+        self.rng = np.random.default_rng(self.spec.seed)
+        self.rng.bit_generator.state = st["rng"]
+        for member, session_state in enumerate(saved.sessions):
+            self._session(self.workload.build_model(member=member)).restore(
+                session_state.meta, session_state.arrays)
+        self.engine.clock.restore(st["clock_s"])
+        self.run_start_s = st["run_start_s"]
+        self.epochs_done, self.samples_done = st["epochs_done"], st["samples_done"]
+        self.train_seconds, self.eval_curve = st["train_seconds"], st["eval_curve"]
+        self.wall_before, self.resumes = st["host_wall_s"], st["resumes"]
+        self.resumes.append({"after_epoch": self.epochs_done, "host_wall_s_before": self.wall_before})
+        self.summary["resumed"] = self.resumes
+        self.meter.start()
+        self.wall_start = time.perf_counter()
+        self.log.event("spinnbench_resumed", len(self.resumes), metadata={"epoch_num": self.epochs_done})
+        self._write_partial()
+        return st["member"], st["epoch"], saved.member_set
+
+    def _train(self, start_member: int = 0, start_epoch: int = 0,
+               member_set: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
+        """Train the members in turn; a resumed run starts after epoch `start_epoch` of `start_member`."""
+        w, r, rng = self.workload, self.recipe, self.rng
+        sessions = self._sessions[:start_member]
+        predictors = [s.predict for s in sessions]
         label = f"run {self.spec.index + 1}/{self.spec.total_runs}"
-        for member in range(w.ensemble_size):
+        for member in range(start_member, w.ensemble_size):
             last = member == w.ensemble_size - 1
-            if member > 0:
+            if member < len(self._sessions):  # the first member's (made before run_start) or restored
+                session = self._sessions[member]
+            else:
                 session = self._session(w.build_model(member=member))
             sessions.append(session)
             if self.streaming:
                 x = y = None
+            elif member == start_member and self.resume is not None:  # chosen before the checkpoint
+                x, y = member_set or w.member_training_set(member, self.data, predictors, rng)
             else:
                 x, y = w.member_training_set(member, self.data, predictors, rng)
                 self.log.event("spinnbench_member_start", member,
                                metadata={"train_samples": len(x)})
+                if member > 0:  # choosing the set took predictions over the data: keep them
+                    self._save_checkpoint(member, 0, (x, y))
+            own_set = (x, y) if member > 0 and not self.streaming else None
             epochs = r["max_epochs"] if last else r["member_epochs"][member]
             member_label = label + (f" net {member + 1}/{w.ensemble_size}" if not last or member
                                     else "")
+            first_epoch = start_epoch + 1 if member == start_member else 1
             progress = RunProgress(member_label)
             try:
-                for epoch in range(1, epochs + 1):
+                for epoch in range(first_epoch, epochs + 1):
                     if self._epoch(session, x, y, epoch, epochs, rng, progress, last, sessions):
                         return True
+                    self._save_checkpoint(member, epoch, own_set)
             finally:
                 progress.close()
             predictors.append(session.predict)
         return False
+
+    def _save_checkpoint(self, member: int, epoch: int,
+                         member_set: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """After epoch `epoch` of `member` (0: its training set just chosen), if this run keeps one."""
+        if self.checkpoint is None:
+            return
+        sessions = [SessionState(*s.checkpoint()) for s in self._sessions]
+        state = {
+            "fingerprint": run_fingerprint(self.spec, self.config, self.workload, self.engine),
+            "member": member, "epoch": epoch, "epochs_done": self.epochs_done,
+            "samples_done": self.samples_done, "train_seconds": self.train_seconds,
+            "eval_curve": self.eval_curve, "clock_s": self.engine.clock.now_s(),
+            "run_start_s": self.run_start_s, "host_wall_s": self._host_wall(),
+            "log": self.log.position().__dict__, "rng": self.rng.bit_generator.state,
+            "resumes": self.resumes,
+        }
+        self.checkpoint.write(CheckpointData(state, sessions, member_set))
+
+    def _host_wall(self) -> float | None:
+        if self.wall_start is None:
+            return None
+        return self.wall_before + time.perf_counter() - self.wall_start
 
     def _epoch(self, session, x, y, epoch, epochs, rng, progress, last, sessions) -> bool:
         r = self.recipe
@@ -329,7 +411,7 @@ class Run:
     def _finish(self, error: str | None) -> None:
         self.log.close()
         run_time = self.clock_elapsed() if self.run_start_s is not None else None
-        wall = time.perf_counter() - self.wall_start if self.wall_start is not None else None
+        wall = self._host_wall()
         energy = self.meter.stop().as_dict() if self.wall_start is not None else None
         self.summary.update({
             "status": self.status,
@@ -349,4 +431,9 @@ class Run:
         self._engine_stats()
         verdict = check_log(self.tree.log_path(self.spec.index), self.rules)
         self.summary["compliance"] = verdict.as_dict()
+        if self.checkpoint is not None:
+            if self.status in ("success", "aborted"):  # finished: nothing to resume
+                self.checkpoint.remove()
+            elif self.checkpoint.exists():
+                self.summary["checkpoint"] = str(self.checkpoint.path)
         write_json_atomic(self.tree.summary_path(self.spec.index), self.summary)

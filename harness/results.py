@@ -62,6 +62,9 @@ class ResultsTree:
     def summary_path(self, run: int) -> Path:
         return self.benchmark_dir / f"run_{run}.json"
 
+    def checkpoint_path(self, run: int) -> Path:
+        return self.benchmark_dir / f"checkpoint_{run}"
+
     @property
     def score_path(self) -> Path:
         return self.benchmark_dir / "score.json"

@@ -9,11 +9,12 @@ from typing import Any, TextIO
 
 import workloads
 from harness import engines
+from harness.checkpoint import CheckpointData, CheckpointMismatchError, RunCheckpoint
 from harness.compliance import prepare_rules
 from harness.config import BenchmarkConfig
 from harness.energy import open_meter
 from harness.errors import UserInputError
-from harness.loop import Run, RunSpec
+from harness.loop import Run, RunSpec, run_fingerprint, supports_checkpoints
 from harness.results import ResultsTree, write_json_atomic
 from harness.scoring import olympic_mean
 from harness.system import check_system_description, system_description
@@ -28,13 +29,15 @@ class BenchmarkOutcome:
 
 
 def run_benchmark(config: BenchmarkConfig, out: TextIO | None = None,
-                  only_runs: list[int] | None = None) -> BenchmarkOutcome:
+                  only_runs: list[int] | None = None, resume: bool = False) -> BenchmarkOutcome:
     """Run every seed of `config`; bad input raises before anything is written.
 
     `out` defaults to the sys.stdout of the call, not of the import (tests swap it).
     `only_runs` runs just those indices of the set and keeps the set's other runs
     (an emulated run takes the host tens of minutes, so a set may be split over
     processes or sessions); the score then covers every run summary present.
+    `resume` continues the set instead of starting a new one: a run with a
+    checkpoint goes on from it, a run already finished is kept, any other runs.
     """
     out = out or sys.stdout
     indices = _check_only_runs(only_runs, config.run_count)
@@ -48,9 +51,12 @@ def run_benchmark(config: BenchmarkConfig, out: TextIO | None = None,
 
     system_name = config.system["system_name"]
     tree = ResultsTree(config.output_dir, system_name, workload.benchmark)
-    if only_runs is not None:
-        _check_kept_runs(tree, config, indices)
-    archived = tree.start_new_set() if only_runs is None else tree.keep_set()
+    if only_runs is not None or resume:
+        _check_kept_runs(tree, config, [] if resume else indices, "--resume" if resume else "--only-runs")
+    resumable = _resumable(tree, config, workload, engine, indices) if resume else {}
+    if resume:
+        indices = [i for i in indices if i in resumable or not _finished(tree.read_summary(i))]
+    archived = tree.start_new_set() if only_runs is None and not resume else tree.keep_set()
     if archived:
         print(f"previous results moved to {archived}", file=out)
     provenance = engine.provenance()
@@ -70,8 +76,14 @@ def run_benchmark(config: BenchmarkConfig, out: TextIO | None = None,
     started = time.time()
     for index in indices:
         seed = config.seeds[index]
+        checkpoint = RunCheckpoint(tree.checkpoint_path(index)) if supports_checkpoints(engine) else None
+        if checkpoint is not None and index not in resumable:
+            checkpoint.remove()  # a fresh run: an old checkpoint of this index is stale
+        if index in resumable:
+            print(f"  result_{index}: resuming after epoch {resumable[index].state['epochs_done']} "
+                  f"from {checkpoint.path}", file=out)
         run = Run(RunSpec(index, seed, config.run_count), config, workload, data, engine, tree, meter,
-                  rules=rules)
+                  rules=rules, checkpoint=checkpoint, resume=resumable.get(index))
         try:
             summaries.append(run.execute())
         except KeyboardInterrupt as exc:
@@ -85,7 +97,7 @@ def run_benchmark(config: BenchmarkConfig, out: TextIO | None = None,
         _print_run(run.summary, out)
 
     ran = summaries
-    if only_runs is not None:  # the set's other runs, from their summaries
+    if only_runs is not None or resume:  # the set's other runs, from their summaries
         by_index = {s["run"]: s for s in summaries}
         summaries = [by_index.get(i) or tree.read_summary(i) for i in range(config.run_count)]
         summaries = [s for s in summaries if s is not None]
@@ -125,7 +137,34 @@ def _check_only_runs(only_runs: list[int] | None, count: int) -> list[int]:
     return sorted(only_runs)
 
 
-def _check_kept_runs(tree: ResultsTree, config: BenchmarkConfig, indices: list[int]) -> None:
+def _finished(summary: dict[str, Any] | None) -> bool:
+    return summary is not None and summary.get("status") in ("success", "aborted")
+
+
+def _resumable(tree: ResultsTree, config: BenchmarkConfig, workload: Any, engine: Any,
+               indices: list[int]) -> dict[int, CheckpointData]:
+    """The checkpoints `--resume` goes on from, each checked against its run (before anything is written)."""
+    found: dict[int, CheckpointData] = {}
+    for index in indices:
+        checkpoint = RunCheckpoint(tree.checkpoint_path(index))
+        if not checkpoint.exists():
+            continue
+        if not supports_checkpoints(engine):
+            raise UserInputError(f"--resume: {checkpoint.path} exists but engine {config.engine!r} cannot "
+                                 "resume runs (its clock is the wall clock)")
+        spec = RunSpec(index, config.seeds[index], config.run_count)
+        try:
+            found[index] = checkpoint.read(run_fingerprint(spec, config, workload, engine))
+        except CheckpointMismatchError as exc:
+            raise UserInputError(f"--resume: {exc}") from None
+        if not tree.log_path(index).exists():
+            raise UserInputError(f"--resume: {checkpoint.path} has no log beside it "
+                                 f"({tree.log_path(index)}); start the run again without --resume")
+    return found
+
+
+def _check_kept_runs(tree: ResultsTree, config: BenchmarkConfig, indices: list[int],
+                     flag: str = "--only-runs") -> None:
     """The runs --only-runs keeps must come from this config: same seed and recipe (nothing written yet)."""
     for i in range(config.run_count):
         if i in indices:
@@ -135,9 +174,9 @@ def _check_kept_runs(tree: ResultsTree, config: BenchmarkConfig, indices: list[i
             continue
         if kept.get("seed") != config.seeds[i] or kept.get("recipe") != config.recipe:
             raise UserInputError(
-                f"--only-runs: {tree.summary_path(i)} was run with seed {kept.get('seed')} and recipe "
+                f"{flag}: {tree.summary_path(i)} was run with seed {kept.get('seed')} and recipe "
                 f"{kept.get('recipe')}, this config's run {i} has seed {config.seeds[i]} and recipe "
-                f"{config.recipe}: run the whole set (without --only-runs) or use another --output")
+                f"{config.recipe}: run the whole set (without {flag}) or use another --output")
 
 
 def _print_run(s: dict[str, Any], out: TextIO) -> None:

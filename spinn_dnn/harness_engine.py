@@ -64,6 +64,7 @@ def _machine(machine: Any, execution: str) -> dict[str, Any]:
 
 class SpinnakerEngine:
     name = "spinnaker"
+    checkpoints = True  # sessions hand over their state between epochs; the clock is modeled
 
     @classmethod
     def validate_options(cls, options: dict[str, Any]) -> dict[str, Any]:
@@ -108,6 +109,28 @@ class SpinnakerEngine:
                 "spinnakergraphfrontend": version("spinnakergraphfrontend"), "numpy": np.__version__,
                 "python": platform.python_version(), "host": platform.node()}
 
+    def code_fingerprint(self) -> str:
+        """A digest of the code that sets a run's arithmetic and modeled time, for checkpoints.
+
+        The mapping and engine (spinn_dnn's Python) and the core programs and
+        emulator (c_src, or the built extension where the sources are not beside
+        the package): a run resumes only on the code it started with.
+        """
+        import hashlib
+        from pathlib import Path
+
+        import spinn_dnn
+
+        package = Path(spinn_dnn.__file__).parent
+        sources = package.parent / "c_src"
+        files = sorted(package.rglob("*.py"))
+        files += sorted(p for p in sources.rglob("*") if p.suffix in (".c", ".h")) if sources.is_dir() \
+            else sorted(package.glob("_emulator*"))
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(str(path.relative_to(package.parent)).encode() + b"\0" + path.read_bytes())
+        return digest.hexdigest()[:16]
+
     def seed(self, seed: int) -> None:
         import keras
 
@@ -143,6 +166,10 @@ class ModeledClock:
 
     def advance(self, seconds: float) -> None:
         self._seconds += seconds
+
+    def restore(self, seconds: float) -> None:
+        """Set the clock to a checkpoint's reading: a resumed run continues the modeled timeline."""
+        self._seconds = float(seconds)
 
 
 def _check_recipe(recipe: dict[str, Any], loss: Any) -> None:
@@ -218,11 +245,11 @@ class SpinnakerSession:
     def train_epoch(self, x: Any, y: Any, on_samples: Any) -> None:
         from spinn_dnn.training import class_labels
 
-        before = self.trainer.session.modeled_seconds if self.trainer.session else 0.0
+        before = self.trainer.modeled_seconds
         labels = class_labels(y, self.n_classes, self.spec.loss)
         flat = x.reshape(len(x), -1).astype("float32", copy=False)
         self.trainer.epoch(flat, labels, self.batch_size, self.rng, on_samples)
-        self.engine.clock.advance(self.trainer.session.modeled_seconds - before)
+        self.engine.clock.advance(self.trainer.modeled_seconds - before)
 
     def train_stream(self, batches: Any, steps: int, on_samples: Any) -> None:
         raise EngineUnavailableError("engine 'spinnaker': streaming data sets (ImageNet) are not supported; "
@@ -242,6 +269,48 @@ class SpinnakerSession:
         stats["eval_samples"] = sum(p.samples for p in self.predict_stats)
         stats["eval_energy_joules"] = sum(p.energy.get("joules", 0.0) for p in self.predict_stats)
         return stats
+
+    def checkpoint(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(JSON-able state, named byte arrays): the session between epochs, for a resumed run."""
+        import dataclasses
+
+        import numpy as np
+
+        state = self.trainer.checkpoint()
+        meta = {"steps": state.steps, "samples": state.samples, "wall_seconds": state.wall_seconds,
+                "counters": dataclasses.asdict(state.counters), "rng": self.rng.bit_generator.state,
+                "predict_stats": [p.as_dict() for p in self.predict_stats]}
+        # tiles named by position (vertex, tile): Keras names layers by a per-process counter
+        ordinal = {v.label: k for k, v in enumerate(self.sm.plan.vertices)}
+        arrays = {f"{kind}:{ordinal[label]}:{index}": np.frombuffer(blob, dtype=np.uint8)
+                  for kind, blobs in (("weights", state.weights), ("momentum", state.momentum))
+                  for (label, index), blob in blobs.items()}
+        return meta, arrays
+
+    def restore(self, meta: dict[str, Any], arrays: dict[str, Any]) -> None:
+        """Continue from `checkpoint`'s output; the next epoch runs on a fresh machine with that state."""
+        from spinn_dnn.trainer import MachineCounters, RunStats, TrainerCheckpoint
+
+        vertices = self.sm.plan.vertices
+        changed = "the model or the mapping changed since it was written"
+        blobs: dict[str, dict[tuple[str, int], bytes]] = {"weights": {}, "momentum": {}}
+        for name, array in arrays.items():
+            kind, vertex, tile = (int(p) if p.isdigit() else p for p in name.split(":"))
+            if not (vertex < len(vertices) and tile < len(vertices[vertex].tiles)):
+                raise EngineUnavailableError(f"engine 'spinnaker': the checkpoint holds tile {tile} of "
+                                             f"vertex {vertex}, which this mapping lacks ({changed})")
+            blobs[kind][(vertices[vertex].label, tile)] = bytes(array.tobytes())
+        mapped = {(v.label, t.index): len(self.sm.region(v.label, t.index, "WEIGHTS"))
+                  for v in vertices for t in v.tiles}
+        if {ref: len(b) for ref, b in blobs["weights"].items()} != mapped:
+            raise EngineUnavailableError("engine 'spinnaker': the checkpoint's weights do not fit this "
+                                         f"mapping's tiles ({changed})")
+        self.trainer.restore(TrainerCheckpoint(
+            weights=blobs["weights"], momentum=blobs["momentum"], steps=int(meta["steps"]),
+            samples=int(meta["samples"]), wall_seconds=float(meta["wall_seconds"]),
+            counters=MachineCounters(**meta["counters"])))
+        self.rng.bit_generator.state = meta["rng"]
+        self.predict_stats = [RunStats(**p) for p in meta["predict_stats"]]
 
     def close(self) -> None:
         import keras

@@ -46,23 +46,73 @@ class RunStats:
         return asdict(self)
 
 
-def session_stats(session: MachineSession, boards: int, wall_seconds: float, samples: int) -> RunStats:
-    """Counters of a session's machine so far, with its modeled energy."""
+@dataclass
+class MachineCounters:
+    """The additive counters of machine work: what a machine that is replaced hands to its successor.
+
+    A training machine is replaced when the batch size or epoch length changes, or
+    when a run resumes from a checkpoint; its counters carry over so that the
+    statistics (and the modeled energy computed from them) are those of the whole
+    stretch of work, as if one machine had done it.
+    """
+
+    modeled_seconds: float = 0.0
+    host_io_seconds: float = 0.0
+    packets_sent: int = 0
+    packets_delivered: int = 0
+    packets_dropped: int = 0
+    core_busy_seconds: float = 0.0
+    routed: int = 0  # router events (packets through a chip's router), for the energy model
+
+    def __add__(self, other: MachineCounters) -> MachineCounters:
+        return MachineCounters(**{k: getattr(self, k) + getattr(other, k) for k in asdict(self)})
+
+    @classmethod
+    def of(cls, session: MachineSession) -> MachineCounters:
+        result: RunResult = session.em.result()
+        busy_cycles = sum(c["busy_cycles"] for c in result.cores.values())
+        routed = sum(r.get("routed", 0) + r.get("default_routed", 0) for r in result.routers.values())
+        return cls(modeled_seconds=session.modeled_seconds, host_io_seconds=session.host_io_seconds,
+                   packets_sent=result.total("sent"), packets_delivered=result.deliveries,
+                   packets_dropped=result.dropped, core_busy_seconds=busy_cycles / _module().CLOCK_HZ,
+                   routed=routed)
+
+
+def session_stats(session: MachineSession, boards: int, wall_seconds: float, samples: int,
+                  carried: MachineCounters | None = None) -> RunStats:
+    """Counters of a session's machine so far (plus those `carried` from machines before it), with energy."""
     result: RunResult = session.em.result()
-    clock_hz = _module().CLOCK_HZ
     chips = len({(x, y) for x, y, _ in result.cores})
-    busy = sum(c["busy_cycles"] for c in result.cores.values()) / clock_hz
-    routed = sum(r.get("routed", 0) + r.get("default_routed", 0) for r in result.routers.values())
-    stats = RunStats(modeled_seconds=session.modeled_seconds, host_io_seconds=session.host_io_seconds,
-                     wall_seconds=wall_seconds, samples=samples, packets_sent=result.total("sent"),
-                     packets_delivered=result.deliveries, packets_dropped=result.dropped,
-                     cores=len(result.cores), chips=chips, boards=boards, core_busy_seconds=busy)
+    total = MachineCounters.of(session) + (carried or MachineCounters())
+    stats = RunStats(modeled_seconds=total.modeled_seconds, host_io_seconds=total.host_io_seconds,
+                     wall_seconds=wall_seconds, samples=samples, packets_sent=total.packets_sent,
+                     packets_delivered=total.packets_delivered, packets_dropped=total.packets_dropped,
+                     cores=len(result.cores), chips=chips, boards=boards,
+                     core_busy_seconds=total.core_busy_seconds)
     from spinn_dnn.energy_model import EnergyCounters, modeled_energy
 
     energy = modeled_energy(EnergyCounters(seconds=stats.modeled_seconds, boards=boards, chips=chips,
-                                           cores=stats.cores, core_busy_seconds=busy, packets=routed,
-                                           packets_with_payload=routed))
+                                           cores=stats.cores, core_busy_seconds=total.core_busy_seconds,
+                                           packets=total.routed, packets_with_payload=total.routed))
     stats.energy = energy.as_dict()
+    return stats
+
+
+def carried_stats(counters: MachineCounters, sm: Any, wall_seconds: float, samples: int) -> RunStats:
+    """Statistics of work whose machines are gone (a restored checkpoint's): cores from the placements."""
+    from spinn_dnn.energy_model import EnergyCounters, modeled_energy
+
+    placed = list(sm.toolchain.placements.values())
+    chips = len({(x, y) for x, y, _ in placed})
+    stats = RunStats(modeled_seconds=counters.modeled_seconds, host_io_seconds=counters.host_io_seconds,
+                     wall_seconds=wall_seconds, samples=samples, packets_sent=counters.packets_sent,
+                     packets_delivered=counters.packets_delivered, packets_dropped=counters.packets_dropped,
+                     cores=len(placed), chips=chips, boards=sm.boards,
+                     core_busy_seconds=counters.core_busy_seconds)
+    stats.energy = modeled_energy(EnergyCounters(
+        seconds=counters.modeled_seconds, boards=sm.boards, chips=chips, cores=len(placed),
+        core_busy_seconds=counters.core_busy_seconds, packets=counters.routed,
+        packets_with_payload=counters.routed)).as_dict()
     return stats
 
 
@@ -90,16 +140,25 @@ class Trainer:
         self.steps = 0  # optimizer steps so far (for learning-rate schedules)
         self.wall_seconds = 0.0
         self.samples = 0
+        self.carried = MachineCounters()  # counters of the machines this one replaced
+        self._resume_momentum: dict[tuple[str, int], bytes] | None = None
+
+    @property
+    def modeled_seconds(self) -> float:
+        """Modeled seconds of all this trainer's machines so far (the current one's clock included)."""
+        now = self.session.modeled_seconds if self.session is not None else 0.0
+        return self.carried.modeled_seconds + now
 
     def _session_for(self, batch_size: int, n: int, lr: float) -> MachineSession:
         values = self.spec.region_values(lr, batch_size, n)
         if self.session is not None and self.key == (batch_size, n):
             self.session.set_optimizer(values)
             return self.session
-        momentum = None
+        momentum, self._resume_momentum = self._resume_momentum, None
         if self.session is not None:  # a new batch size or epoch length: a new machine, same state
             self.sm.set_weight_regions(self.session.weights())
             momentum = self.session.momentum()
+            self.carried = self.carried + MachineCounters.of(self.session)
         self.session = MachineSession(self.sm.plan, self.sm.toolchain, values, self.sm.weight_regions())
         if momentum:
             self.session.load_momentum(momentum)
@@ -131,8 +190,48 @@ class Trainer:
 
     def stats(self) -> RunStats:
         if self.session is None:
-            return RunStats()
-        return session_stats(self.session, self.sm.boards, self.wall_seconds, self.samples)
+            if self.carried == MachineCounters():
+                return RunStats()
+            return carried_stats(self.carried, self.sm, self.wall_seconds, self.samples)
+        return session_stats(self.session, self.sm.boards, self.wall_seconds, self.samples, self.carried)
+
+    # -- checkpoints: the state a training machine holds between epochs ----------------------
+    def checkpoint(self) -> TrainerCheckpoint:
+        """Everything needed to continue training on a fresh machine after the last epoch."""
+        if self.session is None:  # nothing trained on this trainer's machines yet: the mapped weights
+            weights = {(v.label, t.index): self.sm.region(v.label, t.index, "WEIGHTS")
+                       for v in self.sm.plan.vertices for t in v.tiles}
+            return TrainerCheckpoint(weights=weights, momentum=self._resume_momentum or {}, steps=self.steps,
+                                     samples=self.samples, wall_seconds=self.wall_seconds,
+                                     counters=self.carried)
+        return TrainerCheckpoint(weights=self.session.weights(), momentum=self.session.momentum(),
+                                 steps=self.steps, samples=self.samples, wall_seconds=self.wall_seconds,
+                                 counters=self.carried + MachineCounters.of(self.session))
+
+    def restore(self, state: TrainerCheckpoint) -> None:
+        """Continue from `state`: the next epoch starts a machine loaded with its weights and momentum.
+
+        The arithmetic is that of an uninterrupted run (tests/test_checkpoint_resume.py checks the
+        weights bit for bit); the modeled clock of the new machine starts with its cores' timers
+        in phase, so the modeled time can differ from an uninterrupted run's by a tick or so.
+        """
+        self.sm.set_weight_regions(state.weights)
+        self.session, self.key = None, None
+        self._resume_momentum = state.momentum or None
+        self.steps, self.samples, self.wall_seconds = state.steps, state.samples, state.wall_seconds
+        self.carried = state.counters
+
+
+@dataclass
+class TrainerCheckpoint:
+    """A trainer's state between epochs (see Trainer.checkpoint)."""
+
+    weights: dict[tuple[str, int], bytes]
+    momentum: dict[tuple[str, int], bytes]
+    steps: int
+    samples: int
+    wall_seconds: float
+    counters: MachineCounters
 
 
 def fit(sm: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 32, epochs: int = 1, shuffle: bool = True,
