@@ -212,8 +212,8 @@ class Trainer:
         """Continue from `state`: the next epoch starts a machine loaded with its weights and momentum.
 
         The arithmetic is that of an uninterrupted run (tests/test_checkpoint_resume.py checks the
-        weights bit for bit); the modeled clock of the new machine starts with its cores' timers
-        in phase, so the modeled time can differ from an uninterrupted run's by a tick or so.
+        weights bit for bit); the new machine starts with its cores' timers in phase and its
+        pipeline empty, so the modeled time differs from an uninterrupted run's by milliseconds.
         """
         self.sm.set_weight_regions(state.weights)
         self.session, self.key = None, None
