@@ -19,7 +19,9 @@ previous checkpoint whole.  It is removed when the run finishes.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,19 +69,27 @@ class RunCheckpoint:
         return self._readable() is not None
 
     def write(self, data: CheckpointData) -> None:
+        """Replace the checkpoint with `data`; at every instant one whole checkpoint is on disk."""
+        if not (self.path / "state.json").exists() and (self._old / "state.json").exists():
+            self._old.rename(self.path)  # a previous write was killed between its renames
         shutil.rmtree(self._new, ignore_errors=True)
         self._new.mkdir(parents=True)
         for k, session in enumerate(data.sessions):
-            np.savez(self._new / f"session_{k}.npz", **session.arrays)
-            (self._new / f"session_{k}.json").write_text(json.dumps(session.meta))
+            _write_synced(self._new / f"session_{k}.npz", lambda f, a=session.arrays: np.savez(f, **a))
+            _write_synced(self._new / f"session_{k}.json", lambda f, m=session.meta: f.write(
+                json.dumps(m).encode()))
         if data.member_set is not None:
-            np.savez(self._new / "member_set.npz", x=data.member_set[0], y=data.member_set[1])
+            x, y = data.member_set
+            _write_synced(self._new / "member_set.npz", lambda f: np.savez(f, x=x, y=y))
         state = {**data.state, "format": FORMAT, "sessions": len(data.sessions)}
-        (self._new / "state.json").write_text(json.dumps(state, indent=1))  # last: marks it whole
+        _write_synced(self._new / "state.json",  # last: marks the directory whole
+                      lambda f: f.write(json.dumps(state, indent=1).encode()))
+        _sync_dir(self._new)
         shutil.rmtree(self._old, ignore_errors=True)
         if self.path.exists():
             self.path.rename(self._old)
         self._new.rename(self.path)
+        _sync_dir(self.path.parent)
         shutil.rmtree(self._old, ignore_errors=True)
 
     def read(self, fingerprint: dict[str, Any]) -> CheckpointData:
@@ -110,5 +120,37 @@ class RunCheckpoint:
         return CheckpointData(state, sessions, member_set)
 
     def remove(self) -> None:
-        for path in (self.path, self._new, self._old):
-            shutil.rmtree(path, ignore_errors=True)
+        """Delete it; renamed aside first, so a kill midway never leaves a half checkpoint to read."""
+        gone = self.path.with_name(self.path.name + ".gone")
+        for path in (self.path, self._old):
+            if path.exists():
+                shutil.rmtree(gone, ignore_errors=True)
+                path.rename(gone)
+                shutil.rmtree(gone, ignore_errors=True)
+        shutil.rmtree(self._new, ignore_errors=True)
+
+
+def _write_synced(path: Path, write: Any) -> None:
+    with open(path, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def prefix_digest(path: Path, length: int) -> str | None:
+    """sha256 of a file's first `length` bytes (None if it is shorter): ties a checkpoint to its log."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        data = f.read(length)
+    if len(data) < length:
+        return None
+    digest.update(data)
+    return digest.hexdigest()

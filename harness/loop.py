@@ -17,14 +17,16 @@ to the checkpoint and continued, and the modeled clock goes on from its reading.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.checkpoint import CheckpointData, RunCheckpoint, SessionState
+from harness.checkpoint import CheckpointData, RunCheckpoint, SessionState, prefix_digest
 from harness.compliance import check_log
 from harness.config import BenchmarkConfig
 from harness.energy import EnergyMeter
@@ -49,12 +51,25 @@ def supports_checkpoints(engine: Engine) -> bool:
     return bool(getattr(engine, "checkpoints", False)) and hasattr(engine.clock, "restore")
 
 
+def _harness_code() -> str:
+    """A digest of the code that decides a run's data and procedure: the workloads, this loop, schedules."""
+    import workloads
+
+    root = Path(__file__).resolve().parent
+    files = sorted(Path(workloads.__file__).resolve().parent.glob("*.py"))
+    files += [root / "loop.py", root / "schedule.py"]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def run_fingerprint(spec: RunSpec, config: BenchmarkConfig, workload: Workload, engine: Engine) -> dict:
-    """What a checkpoint must share with the run resuming it: same run, same arithmetic."""
+    """What a checkpoint must share with the run resuming it: same run, same arithmetic, same code."""
     code = getattr(engine, "code_fingerprint", None)
     return {"benchmark": workload.benchmark, "workload_options": workload.options, "seed": spec.seed,
             "recipe": config.recipe, "engine": config.engine, "engine_options": config.engine_options,
-            "code": code() if code else None}
+            "code": code() if code else None, "harness_code": _harness_code()}
 
 
 def eval_due(epoch: int, recipe: dict[str, Any], last_epoch: int) -> bool:
@@ -125,6 +140,7 @@ class Run:
         self.wall_before = 0.0  # host seconds spent by the processes before a resume
         self.resumes: list[dict[str, Any]] = []
         self.rng: np.random.Generator | None = None
+        self.member_rng: dict[str, Any] | None = None  # the random state the member's set was chosen with
         self._sessions: list[Any] = []  # every engine session of the run (ensembles have several)
         self.eval_curve: list[dict[str, Any]] = []
         self.epochs_done = 0
@@ -256,6 +272,7 @@ class Run:
         self.epochs_done, self.samples_done = st["epochs_done"], st["samples_done"]
         self.train_seconds, self.eval_curve = st["train_seconds"], st["eval_curve"]
         self.wall_before, self.resumes = st["host_wall_s"], st["resumes"]
+        self.member_rng = st["member_rng"]
         self.resumes.append({"after_epoch": self.epochs_done, "host_wall_s_before": self.wall_before})
         self.summary["resumed"] = self.resumes
         self.meter.start()
@@ -281,8 +298,13 @@ class Run:
             if self.streaming:
                 x = y = None
             elif member == start_member and self.resume is not None:  # chosen before the checkpoint
-                x, y = member_set or w.member_training_set(member, self.data, predictors, rng)
+                if member_set is None:  # member 0's: chosen again, from the random state it had then
+                    chooser = np.random.default_rng()
+                    chooser.bit_generator.state = self.resume.state["member_rng"]
+                    member_set = w.member_training_set(member, self.data, predictors, chooser)
+                x, y = member_set
             else:
+                self.member_rng = rng.bit_generator.state
                 x, y = w.member_training_set(member, self.data, predictors, rng)
                 self.log.event("spinnbench_member_start", member,
                                metadata={"train_samples": len(x)})
@@ -316,9 +338,11 @@ class Run:
             "samples_done": self.samples_done, "train_seconds": self.train_seconds,
             "eval_curve": self.eval_curve, "clock_s": self.engine.clock.now_s(),
             "run_start_s": self.run_start_s, "host_wall_s": self._host_wall(),
-            "log": self.log.position().__dict__, "rng": self.rng.bit_generator.state,
-            "resumes": self.resumes,
+            "rng": self.rng.bit_generator.state, "member_rng": self.member_rng, "resumes": self.resumes,
         }
+        position = self.log.position()
+        state["log"] = position.__dict__
+        state["log_sha256"] = prefix_digest(self.log.path, position.length)
         self.checkpoint.write(CheckpointData(state, sessions, member_set))
 
     def _host_wall(self) -> float | None:
@@ -431,9 +455,9 @@ class Run:
         self._engine_stats()
         verdict = check_log(self.tree.log_path(self.spec.index), self.rules)
         self.summary["compliance"] = verdict.as_dict()
-        if self.checkpoint is not None:
-            if self.status in ("success", "aborted"):  # finished: nothing to resume
-                self.checkpoint.remove()
-            elif self.checkpoint.exists():
-                self.summary["checkpoint"] = str(self.checkpoint.path)
+        finished = self.status in ("success", "aborted")
+        if self.checkpoint is not None and not finished and self.checkpoint.exists():
+            self.summary["checkpoint"] = str(self.checkpoint.path)
         write_json_atomic(self.tree.summary_path(self.spec.index), self.summary)
+        if self.checkpoint is not None and finished:  # after the summary: a kill between keeps both
+            self.checkpoint.remove()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,7 @@ class RunLog:
     def position(self) -> LogPosition:
         """Where the log stands now (flushed): what a checkpoint records to resume it."""
         self._handler.flush()
+        os.fsync(self._handler.stream.fileno())
         return LogPosition(self.path.stat().st_size, self._origin_clock, self._origin_unix_ms)
 
     def close(self) -> None:

@@ -9,13 +9,14 @@ from typing import Any, TextIO
 
 import workloads
 from harness import engines
-from harness.checkpoint import CheckpointData, CheckpointMismatchError, RunCheckpoint
+from harness.checkpoint import CheckpointData, CheckpointMismatchError, RunCheckpoint, prefix_digest
 from harness.compliance import prepare_rules
 from harness.config import BenchmarkConfig
 from harness.energy import open_meter
 from harness.errors import UserInputError
 from harness.loop import Run, RunSpec, run_fingerprint, supports_checkpoints
 from harness.results import ResultsTree, write_json_atomic
+from harness.runlock import RunLocks
 from harness.scoring import olympic_mean
 from harness.system import check_system_description, system_description
 
@@ -51,11 +52,28 @@ def run_benchmark(config: BenchmarkConfig, out: TextIO | None = None,
 
     system_name = config.system["system_name"]
     tree = ResultsTree(config.output_dir, system_name, workload.benchmark)
+    locks = RunLocks(tree.root, system_name, workload.benchmark)
+    whole_set = only_runs is None and not resume  # a new set: the old one is archived, checkpoints too
+    locks.acquire(list(range(config.run_count)) if whole_set else indices)
+    try:
+        return _run_set(config, out, only_runs, resume, indices, workload, engine, meter, data, tree)
+    finally:
+        locks.release()
+
+
+def _run_set(config: BenchmarkConfig, out: TextIO, only_runs: list[int] | None, resume: bool,
+             indices: list[int], workload: Any, engine: Any, meter: Any, data: Any,
+             tree: ResultsTree) -> BenchmarkOutcome:
+    system_name = tree.system
     if only_runs is not None or resume:
         _check_kept_runs(tree, config, [] if resume else indices, "--resume" if resume else "--only-runs")
-    resumable = _resumable(tree, config, workload, engine, indices) if resume else {}
     if resume:
+        resumable = _resumable(tree, config, workload, engine, indices)
         indices = [i for i in indices if i in resumable or not _finished(tree.read_summary(i))]
+    else:
+        resumable = {}
+        if only_runs is not None:
+            _refuse_to_drop_checkpoints(tree, indices)
     archived = tree.start_new_set() if only_runs is None and not resume else tree.keep_set()
     if archived:
         print(f"previous results moved to {archived}", file=out)
@@ -108,6 +126,7 @@ def run_benchmark(config: BenchmarkConfig, out: TextIO | None = None,
         "engine": config.engine,
         "clock": engine.clock.kind,
         "runs_planned": config.run_count,
+        "resumed_runs": [s["run"] for s in summaries if s.get("resumed")],
         "complete": len(summaries) == config.run_count and not failed
         and all(s["status"] in ("success", "aborted") for s in summaries),
         "seeds": [s["seed"] for s in summaries],
@@ -141,6 +160,16 @@ def _finished(summary: dict[str, Any] | None) -> bool:
     return summary is not None and summary.get("status") in ("success", "aborted")
 
 
+def _refuse_to_drop_checkpoints(tree: ResultsTree, indices: list[int]) -> None:
+    """A fresh --only-runs run would overwrite a stopped run that could go on: ask which is meant."""
+    kept = [i for i in indices if RunCheckpoint(tree.checkpoint_path(i)).exists()
+            and not _finished(tree.read_summary(i))]
+    if kept:
+        paths = ", ".join(str(tree.checkpoint_path(i)) for i in kept)
+        raise UserInputError(f"--only-runs: run(s) {', '.join(map(str, kept))} stopped with a checkpoint "
+                             f"({paths}); add --resume to continue, or delete the checkpoint to start afresh")
+
+
 def _resumable(tree: ResultsTree, config: BenchmarkConfig, workload: Any, engine: Any,
                indices: list[int]) -> dict[int, CheckpointData]:
     """The checkpoints `--resume` goes on from, each checked against its run (before anything is written)."""
@@ -148,6 +177,9 @@ def _resumable(tree: ResultsTree, config: BenchmarkConfig, workload: Any, engine
     for index in indices:
         checkpoint = RunCheckpoint(tree.checkpoint_path(index))
         if not checkpoint.exists():
+            continue
+        if _finished(tree.read_summary(index)):
+            checkpoint.remove()  # the run finished after writing it (killed before removing it)
             continue
         if not supports_checkpoints(engine):
             raise UserInputError(f"--resume: {checkpoint.path} exists but engine {config.engine!r} cannot "
@@ -157,9 +189,12 @@ def _resumable(tree: ResultsTree, config: BenchmarkConfig, workload: Any, engine
             found[index] = checkpoint.read(run_fingerprint(spec, config, workload, engine))
         except CheckpointMismatchError as exc:
             raise UserInputError(f"--resume: {exc}") from None
-        if not tree.log_path(index).exists():
-            raise UserInputError(f"--resume: {checkpoint.path} has no log beside it "
-                                 f"({tree.log_path(index)}); start the run again without --resume")
+        log = tree.log_path(index)
+        state = found[index].state
+        if not log.exists() or prefix_digest(log, state["log"]["length"]) != state["log_sha256"]:
+            raise UserInputError(f"--resume: {log} is not the log {checkpoint.path} was written with "
+                                 f"(missing, shorter, or changed before byte {state['log']['length']}); "
+                                 "delete the checkpoint to run it afresh")
     return found
 
 

@@ -142,6 +142,7 @@ class Trainer:
         self.samples = 0
         self.carried = MachineCounters()  # counters of the machines this one replaced
         self._resume_momentum: dict[tuple[str, int], bytes] | None = None
+        self._resumed = False  # the next machine continues a restored checkpoint
 
     @property
     def modeled_seconds(self) -> float:
@@ -162,6 +163,9 @@ class Trainer:
         self.session = MachineSession(self.sm.plan, self.sm.toolchain, values, self.sm.weight_regions())
         if momentum:
             self.session.load_momentum(momentum)
+        if self._resumed:  # the machine it stands in for would have been sent this epoch's rate
+            self.session.host_io_bytes += self.session.optimizer_write_bytes
+            self._resumed = False
         self.key = (batch_size, n)
         return self.session
 
@@ -218,6 +222,7 @@ class Trainer:
         self.sm.set_weight_regions(state.weights)
         self.session, self.key = None, None
         self._resume_momentum = state.momentum or None
+        self._resumed = True
         self.steps, self.samples, self.wall_seconds = state.steps, state.samples, state.wall_seconds
         self.carried = state.counters
 

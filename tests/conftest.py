@@ -67,6 +67,29 @@ class TinyEnsemble(TinyMnist):
         return data.x_train[idx], data.y_train[idx]
 
 
+class TinyRandomEnsemble(TinyEnsemble):
+    """As TinyEnsemble, but every epoch's data is perturbed and the second set drawn at random.
+
+    Both draw on the run's random generator, as boosted LeNet-4's distortions and
+    candidate sampling do: a resumed run must continue that generator exactly.
+    """
+
+    @property
+    def augments(self) -> bool:
+        return True
+
+    def augment(self, x, rng):
+        return (x + rng.normal(0.0, 0.05, x.shape)).astype(x.dtype)
+
+    def member_training_set(self, member, data, trained, rng):
+        if member == 0:
+            return data.x_train, data.y_train
+        idx = rng.choice(len(data.x_train), size=len(data.x_train) // 2, replace=False)
+        wrong = np.argmax(trained[0](data.x_train[idx]), axis=1) != data.y_train[idx]
+        keep = np.concatenate([idx[wrong], idx[~wrong][: max(64, int(wrong.sum()))]])
+        return data.x_train[keep], data.y_train[keep]
+
+
 RECIPE = {
     "optimizer": {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9, "nesterov": False},
     "schedule": {"kind": "constant"},
@@ -80,11 +103,12 @@ RECIPE = {
 
 def tiny(name: str, target: float, cls=TinyMnist, **attrs) -> Workload:
     recipe = dict(RECIPE)
-    if cls is TinyEnsemble:
+    ensemble = issubclass(cls, TinyEnsemble)
+    if ensemble:
         recipe["member_epochs"] = [1]
     w = cls(name=name, benchmark=name, description="test workload",
             target=QualityTarget("accuracy", target, "test"), default_recipe=recipe,
-            ensemble_size=2 if cls is TinyEnsemble else 1)
+            ensemble_size=2 if ensemble else 1)
     for k, v in attrs.items():
         setattr(w, k, v)
     return w
@@ -100,6 +124,7 @@ def tiny_registry(monkeypatch):
         "tiny_interrupt": tiny("tiny_interrupt", 0.999, fail_at_epoch=2,
                                fail_with=KeyboardInterrupt),
         "tiny_ensemble": tiny("tiny_ensemble", 0.8, cls=TinyEnsemble),
+        "tiny_random_ensemble": tiny("tiny_random_ensemble", 0.999, cls=TinyRandomEnsemble),
     }
     real = workloads._registry
 

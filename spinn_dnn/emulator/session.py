@@ -179,7 +179,8 @@ class MachineSession:
         blob = regions_mod._struct(regions_mod.OPTIMIZER_FIELDS, full).tobytes()
         for where in self.where.values():
             self.em.write_region(where, OPTIMIZER, blob)
-        self.host_io_bytes += len(blob) * len(self.where) if self.started else 0
+        self.optimizer_write_bytes = len(blob) * len(self.where)
+        self.host_io_bytes += self.optimizer_write_bytes if self.started else 0
 
     def _input_capacity(self, tile) -> int:  # noqa: ANN001
         size = self.toolchain.region_sizes[(tile.vertex, tile.index)].get(WORK, 0)
