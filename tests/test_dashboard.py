@@ -182,3 +182,17 @@ def test_shipped_baselines_are_versioned_and_sourced():
         path = __import__("pathlib").Path(__import__("tempfile").mkdtemp()) / "b.yaml"
         path.write_text(b2)
         load_baselines(path)
+
+
+def test_a_resumed_run_is_marked_in_the_runs_table(tmp_path):
+    root = tmp_path / "results"
+    write_run(root, "spinn5-emulated", "mnist_lenet5", 0, target=0.99, curve=[(100.0, 0.98), (200.0, 0.991)],
+              engine="spinnaker", clock="modeled")
+    summary_path = root / "spinn5-emulated" / "mnist_lenet5" / "run_0.json"
+    plain = cli.build_dashboard([root], tmp_path / "out0").read_text()
+    assert "resumed ×" not in plain
+    summary = json.loads(summary_path.read_text())
+    summary["resumed"] = [{"after_epoch": 1, "host_wall_s_before": 5.0}]
+    summary_path.write_text(json.dumps(summary))
+    assert collect(root).runs["resumes"].tolist() == [1]
+    assert "resumed ×1" in cli.build_dashboard([root], tmp_path / "out1").read_text()

@@ -36,7 +36,7 @@ LOG_FILE = re.compile(r"^result_(\d+)\.txt$")
 RUN_COLUMNS = [
     "benchmark", "target_metric", "target", "engine", "engine_detail", "system", "run", "seed",
     "status", "converged", "counted", "epochs", "time_to_train_s", "run_time_s", "clock",
-    "host_wall_s", "log_time_s", "energy_j", "energy_kind", "energy_source", "samples_per_s",
+    "host_wall_s", "resumes", "log_time_s", "energy_j", "energy_kind", "energy_source", "samples_per_s",
     "samples_seen", "final_accuracy", "compliance", "compliance_messages", "problems",
     "summary_path", "log_path", "eval_curve", "benchmark_dir",
 ]
@@ -230,6 +230,7 @@ def _run_row(bdir: Path, index: int, score_file: dict[str, Any] | None) -> dict[
         "clock": s.get("clock") or (facts.clock if facts else None) or (score_file or {}).get("clock")
         or "unknown",
         "host_wall_s": _number(s.get("host_wall_s")),
+        "resumes": len(s.get("resumed") or []),  # times the run went on from a checkpoint
         "log_time_s": log_time,
         "energy_j": _number(energy.get("joules")),
         "energy_kind": energy.get("kind") or "none",

@@ -207,6 +207,14 @@ def _paper_table(runs: pd.DataFrame, paper: pd.DataFrame) -> str:
     return _table(head, rows)
 
 
+def _resumed(resumes: object) -> str:
+    """A note on a run that went on from checkpoints (its modeled time differs by ms per resume)."""
+    if not _is_num(resumes) or not resumes:
+        return ""
+    return (f' <span class="muted" title="continued from a checkpoint {int(resumes)} time(s) '
+            f'(run-benchmark --resume)">resumed ×{int(resumes)}</span>')
+
+
 def _runs_table(runs: pd.DataFrame, out_dir: Path, spin_cols: list[str]) -> str:
     spin_head = "".join(f"<th>{esc(c[len('spinnaker_'):].replace('_', ' '))}</th>" for c in spin_cols)
     head = ("<tr><th>engine</th><th>system</th><th>run</th><th>seed</th><th>status</th><th>converged</th>"
@@ -224,7 +232,8 @@ def _runs_table(runs: pd.DataFrame, out_dir: Path, spin_cols: list[str]) -> str:
         rows.append(
             f'<tr class="{"modeled" if r.clock == "modeled" else ""}">' + _td(esc(r.engine))
             + _td(esc(r.system)) + _td(str(r.run), r.run, "num") + _td(esc(r.seed))
-            + _td(esc(r.status), cls="" if r.status == "success" else "bad") + _td(conv)
+            + _td(esc(r.status) + _resumed(r.resumes), cls="" if r.status == "success" else "bad")
+            + _td(conv)
             + _td(esc(r.epochs)) + _td(fmt_time(r.time_to_train_s, r.clock), r.time_to_train_s, "num")
             + _td(fmt_time(r.run_time_s), r.run_time_s, "num") + _td(energy, r.energy_j, "num")
             + _td(fmt_num(r.samples_per_s), r.samples_per_s, "num")
