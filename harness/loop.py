@@ -64,12 +64,15 @@ def _harness_code() -> str:
     return digest.hexdigest()[:16]
 
 
+_HARNESS_CODE = _harness_code()  # at import, as this code is loaded: files edited later do not count
+
+
 def run_fingerprint(spec: RunSpec, config: BenchmarkConfig, workload: Workload, engine: Engine) -> dict:
     """What a checkpoint must share with the run resuming it: same run, same arithmetic, same code."""
     code = getattr(engine, "code_fingerprint", None)
     return {"benchmark": workload.benchmark, "workload_options": workload.options, "seed": spec.seed,
             "recipe": config.recipe, "engine": config.engine, "engine_options": config.engine_options,
-            "code": code() if code else None, "harness_code": _harness_code()}
+            "code": code() if code else None, "harness_code": _HARNESS_CODE}
 
 
 def eval_due(epoch: int, recipe: dict[str, Any], last_epoch: int) -> bool:

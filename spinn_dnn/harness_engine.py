@@ -95,6 +95,8 @@ class SpinnakerEngine:
         self._seed = 0
         import spinn_dnn  # noqa: F401  (the toolchain and the emulator load with it, not at config time)
 
+        self._code = _code_digest()  # now, as the code is loaded: files edited later do not count
+
     def provenance(self) -> dict[str, Any]:
         import platform
         from importlib.metadata import version
@@ -112,24 +114,10 @@ class SpinnakerEngine:
     def code_fingerprint(self) -> str:
         """A digest of the code that sets a run's arithmetic and modeled time, for checkpoints.
 
-        The mapping and engine (spinn_dnn's Python) and the core programs and
-        emulator (c_src, or the built extension where the sources are not beside
-        the package): a run resumes only on the code it started with.
+        Taken when the engine is made, as the code is loaded (see _code_digest): a
+        run resumes only on the code it started with.
         """
-        import hashlib
-        from pathlib import Path
-
-        import spinn_dnn
-
-        package = Path(spinn_dnn.__file__).parent
-        sources = package.parent / "c_src"
-        files = sorted(package.rglob("*.py"))
-        files += sorted(p for p in sources.rglob("*") if p.suffix in (".c", ".h")) if sources.is_dir() \
-            else sorted(package.glob("_emulator*"))
-        digest = hashlib.sha256()
-        for path in files:
-            digest.update(str(path.relative_to(package.parent)).encode() + b"\0" + path.read_bytes())
-        return digest.hexdigest()[:16]
+        return self._code
 
     def seed(self, seed: int) -> None:
         import keras
@@ -151,6 +139,25 @@ class SpinnakerEngine:
                                          "supported (the host sets the rate between epochs); use a per-epoch "
                                          "schedule (constant, step, cosine)")
         return SpinnakerSession(self, model, recipe, loss)
+
+
+def _code_digest() -> str:
+    """sha256 over spinn_dnn's Python and the core programs and emulator (c_src, or the built
+    extension where the sources are not beside the package)."""
+    import hashlib
+    from pathlib import Path
+
+    import spinn_dnn
+
+    package = Path(spinn_dnn.__file__).parent
+    sources = package.parent / "c_src"
+    files = sorted(package.rglob("*.py"))
+    files += sorted(p for p in sources.rglob("*") if p.suffix in (".c", ".h")) if sources.is_dir() \
+        else sorted(package.glob("_emulator*"))
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(package.parent)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 class ModeledClock:
