@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from harness.config import BenchmarkConfig
 from harness.energy import EnergyMeter
 from harness.engines.base import Engine
 from harness.mllogging import LogPosition, RunLog
-from harness.progress import RunProgress
+from harness.progress import RunProgress, progress_lines
 from harness.results import ResultsTree, write_json_atomic
 from harness.schedule import StepSchedule, is_per_step, learning_rate, step_schedule
 from harness.system import STATUS_TO_LOG
@@ -304,11 +305,13 @@ class Run:
                 if member_set is None:  # member 0's: chosen again, from the random state it had then
                     chooser = np.random.default_rng()
                     chooser.bit_generator.state = self.resume.state["member_rng"]
-                    member_set = w.member_training_set(member, self.data, predictors, chooser)
+                    member_set = w.member_training_set(member, self.data, predictors, chooser,
+                                                       report=self._set_progress(label, member))
                 x, y = member_set
             else:
                 self.member_rng = rng.bit_generator.state
-                x, y = w.member_training_set(member, self.data, predictors, rng)
+                x, y = w.member_training_set(member, self.data, predictors, rng,
+                                             report=self._set_progress(label, member))
                 self.log.event("spinnbench_member_start", member,
                                metadata={"train_samples": len(x)})
                 if member > 0:  # choosing the set took predictions over the data: keep them
@@ -328,6 +331,10 @@ class Run:
                 progress.close()
             predictors.append(session.predict)
         return False
+
+    def _set_progress(self, label: str, member: int) -> Callable[[str], None] | None:
+        """Progress lines while a later member's set is chosen (minutes of predictions)."""
+        return progress_lines(f"{label} net {member + 1} set:") if member > 0 else None
 
     def _save_checkpoint(self, member: int, epoch: int,
                          member_set: tuple[np.ndarray, np.ndarray] | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from tqdm import tqdm
@@ -68,3 +69,14 @@ class RunProgress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def progress_lines(label: str, stream: TextIO | None = None) -> Callable[[str], None]:
+    """A sink for progress lines of work that has no bar (e.g. choosing a member's set)."""
+    out = stream or sys.stderr
+
+    def say(line: str) -> None:
+        tqdm.write(f"{label} {line}", file=out)
+        out.flush()
+
+    return say

@@ -59,11 +59,13 @@ class TinyMnist(Workload):
 class TinyEnsemble(TinyMnist):
     """Two tiny nets; the second trains on the samples the first gets wrong plus as many right."""
 
-    def member_training_set(self, member, data, trained, rng):
+    def member_training_set(self, member, data, trained, rng, report=None):
         if member == 0:
             return data.x_train, data.y_train
         wrong = np.argmax(trained[0](data.x_train), axis=1) != data.y_train
         idx = np.concatenate([np.flatnonzero(wrong), np.flatnonzero(~wrong)[: wrong.sum()]])
+        if report is not None:
+            report(f"{int(wrong.sum())} wrong")
         return data.x_train[idx], data.y_train[idx]
 
 
@@ -81,7 +83,7 @@ class TinyRandomEnsemble(TinyEnsemble):
     def augment(self, x, rng):
         return (x + rng.normal(0.0, 0.05, x.shape)).astype(x.dtype)
 
-    def member_training_set(self, member, data, trained, rng):
+    def member_training_set(self, member, data, trained, rng, report=None):
         if member == 0:
             return data.x_train, data.y_train
         idx = rng.choice(len(data.x_train), size=len(data.x_train) // 2, replace=False)

@@ -93,9 +93,11 @@ def test_failure_keeps_log_and_partial_results(tmp_path, tiny_registry, name, st
     assert score["complete"] is False and score["statuses"] == [status]
 
 
-def test_ensemble_trains_every_member_inside_the_timed_region(tmp_path, tiny_registry):
+def test_ensemble_trains_every_member_inside_the_timed_region(tmp_path, tiny_registry, capsys):
     code, bdir, _ = _run(tmp_path, "tiny_ensemble")
     assert code == 0
+    # choosing the second member's set reports progress, labelled with run and net
+    assert "run 1/1 net 2 set: " in capsys.readouterr().err
     lines = _lines(bdir / "result_0.txt")
     keys = [ln["key"] for ln in lines]
     members = [ln for ln in lines if ln["key"] == "spinnbench_member_start"]

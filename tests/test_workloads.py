@@ -312,7 +312,12 @@ def test_member_training_set_with_distortions_is_bounded() -> None:
         out[:3, 0], out[:3, 1] = 0.0, 1.0  # 3 wrong per pass
         return out
 
-    x1, y1 = w.member_training_set(1, d, [rarely_wrong], np.random.default_rng(1))
+    lines: list[str] = []
+    x1, y1 = w.member_training_set(1, d, [rarely_wrong], np.random.default_rng(1), report=lines.append)
     assert sum(calls) == 200 * w.max_passes
+    # One progress line per pass, with what has been found so far.
+    assert len(lines) == w.max_passes
+    assert lines[0] == f"candidate pass 1/{w.max_passes}: 3 wrong and 100 right found (up to 100 of each)"
+    assert lines[-1].startswith(f"candidate pass {w.max_passes}/{w.max_passes}: {3 * w.max_passes} wrong")
     assert len(x1) == 2 * 3 * w.max_passes
     assert x1.shape[1:] == (28, 28, 1) and x1.dtype == np.float32 and y1.dtype == np.int32

@@ -168,8 +168,12 @@ class Workload:
         data: Dataset,
         trained: list[Predictor],
         rng: np.random.Generator,
+        report: Callable[[str], None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The training set of ensemble member `member`, given the members trained before it."""
+        """The training set of ensemble member `member`, given the members trained before it.
+
+        `report` takes progress lines, for workloads whose choice takes long.
+        """
         return data.x_train, data.y_train
 
     def augment(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
