@@ -170,7 +170,7 @@ WORKLOADS = [
         reference={
             "model": "ResNet-50 v1.5 (stride on the 3x3 convolution of downsampling blocks)",
             "parameters": TRAINABLE_PARAMETERS,
-            "published": "MLPerf Training v0.5-v4.0 results; see shared/REFERENCES.md",
+            "published": "MLPerf Training v0.5-v4.0 results; see harness/dashboard/published_baselines.yaml",
             "deviations": [],
         },
         option_defaults={"data": "imagenet", "image_size": 224, "train_samples": None,
