@@ -285,7 +285,11 @@ def test_member_training_sets() -> None:
 
     # Member 1 right where index % 3 == 0: disagreement wherever exactly one is right.
     right1 = np.arange(n) % 3 == 0
-    x2, y2 = w.member_training_set(2, d, [_predictor(right0), _predictor(right1)], rng)
+    lines: list[str] = []
+    x2, y2 = w.member_training_set(2, d, [_predictor(right0), _predictor(right1)], rng,
+                                   report=lines.append)
+    # without distortions one pass, reported with what it found
+    assert lines == [f"candidate pass 1/1: {(right0 != right1).sum():,} disagreements found (up to {n:,})"]
     idx2 = np.sort(x2[:, 0, 0, 0].astype(int))
     np.testing.assert_array_equal(idx2, np.flatnonzero(right0 != right1))
     np.testing.assert_array_equal(np.sort(y2), np.sort(np.flatnonzero(right0 != right1) % 10))
