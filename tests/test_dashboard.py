@@ -16,7 +16,7 @@ from harness.dashboard import cli
 from harness.dashboard.baselines import BaselinesError, load_baselines
 from harness.dashboard.collect import collect
 from harness.dashboard.compare import CompareError, compare
-from tests.dashboard_support import mixed_tree, write_run
+from tests.dashboard_support import mixed_tree, write_log, write_run
 
 
 def _score(collection, engine):
@@ -196,3 +196,25 @@ def test_a_resumed_run_is_marked_in_the_runs_table(tmp_path):
     summary_path.write_text(json.dumps(summary))
     assert collect(root).runs["resumes"].tolist() == [1]
     assert "resumed ×1" in cli.build_dashboard([root], tmp_path / "out1").read_text()
+
+
+def test_a_run_under_way_is_left_out_of_the_score_not_counted_as_missing_the_target(tmp_path):
+    """A long set is watched while it runs: its summary says `running` and its log has no run_stop."""
+    root = tmp_path / "results"
+    write_run(root, "spinn5-emulated", "mnist_lenet5", 0, target=0.99, curve=[(100.0, 0.98), (200.0, 0.991)],
+              engine="spinnaker", clock="modeled")
+    bdir = root / "spinn5-emulated" / "mnist_lenet5"
+    write_log(bdir / "result_1.txt", "mnist_lenet5", 2, [(100.0, 0.97)], 0.99, "modeled", close=False)
+    (bdir / "run_1.json").write_text(json.dumps({
+        "run": 1, "seed": 2, "benchmark": "mnist_lenet5", "system": "spinn5-emulated", "status": "running",
+        "converged": False, "clock": "modeled", "time_to_train_s": None, "epochs": 1,
+        "engine": {"engine": "spinnaker"}, "target": {"metric": "accuracy", "value": 0.99}}))
+    c = collect(root)
+    assert c.runs.sort_values("run")["finished"].tolist() == [True, False]
+    score = _score(c, "spinnaker")
+    assert score["runs"] == 1 and score["unfinished"] == 1 and score["converged"] == 1
+    assert score["score_s"] == pytest.approx(200.0, abs=1e-3) and score["reason"] is None
+    assert any("run 1:" in p and "summary still says running" in p for p in c.problems)
+    page = cli.build_dashboard([root], tmp_path / "out").read_text()
+    assert "1 of 1</span> (+1 under way or interrupted)" in page
+    assert "did not reach the target" not in page

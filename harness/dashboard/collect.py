@@ -35,7 +35,7 @@ LOG_FILE = re.compile(r"^result_(\d+)\.txt$")
 
 RUN_COLUMNS = [
     "benchmark", "target_metric", "target", "engine", "engine_detail", "system", "run", "seed",
-    "status", "converged", "counted", "epochs", "time_to_train_s", "run_time_s", "clock",
+    "status", "finished", "converged", "counted", "epochs", "time_to_train_s", "run_time_s", "clock",
     "host_wall_s", "resumes", "log_time_s", "energy_j", "energy_kind", "energy_source", "samples_per_s",
     "samples_seen", "final_accuracy", "compliance", "compliance_messages", "problems",
     "summary_path", "log_path", "eval_curve", "benchmark_dir",
@@ -43,7 +43,7 @@ RUN_COLUMNS = [
 
 SCORE_COLUMNS = [
     "benchmark", "target_metric", "target", "engine", "engine_detail", "system", "clock", "runs",
-    "converged", "counted", "score_s", "method", "reason", "min_s", "max_s", "energy_j",
+    "unfinished", "converged", "counted", "score_s", "method", "reason", "min_s", "max_s", "energy_j",
     "energy_kind", "energy_source", "samples_per_s", "final_accuracy", "recorded_score_s",
     "problems",
 ]
@@ -222,6 +222,9 @@ def _run_row(bdir: Path, index: int, score_file: dict[str, Any] | None) -> dict[
         "run": index,
         "seed": s.get("seed", facts.seed if facts else None),
         "status": status,
+        # A summary still saying "running" belongs to a run under way or killed before it
+        # could write its outcome: it has no result yet, so it is left out of the score.
+        "finished": status != "running",
         "converged": converged,
         "counted": counted,
         "epochs": s.get("epochs"),
@@ -258,18 +261,24 @@ def _run_row(bdir: Path, index: int, score_file: dict[str, Any] | None) -> dict[
 
 
 def _score_rows(runs: pd.DataFrame, score_files: dict[str, dict[str, Any] | None]) -> pd.DataFrame:
-    """Olympic mean per (benchmark, target, engine, system) over its runs, as harness.scoring does."""
+    """Olympic mean per (benchmark, target, engine, system) over its finished runs, as harness.scoring does.
+
+    Runs still under way (or killed mid-run, to be resumed) are counted apart as
+    `unfinished` rather than as runs that missed the target: a long set is
+    watched on the dashboard while it runs.
+    """
     rows = []
     keys = ["benchmark", "target_metric", "target", "engine", "engine_detail", "system"]
-    for key, group in runs.groupby(keys, dropna=False, sort=True):
+    for key, every_run in runs.groupby(keys, dropna=False, sort=True):
+        group = every_run[every_run["finished"]]
         times = [t if c else None for t, c in zip(group["time_to_train_s"], group["counted"], strict=True)]
         score = olympic_mean(times)
         counted = group[group["counted"]]
         kept = _kept_runs(group)
         energies = kept["energy_j"].dropna()
-        kinds = sorted(set(kept["energy_kind"])) if len(kept) else sorted(set(group["energy_kind"]))
+        kinds = sorted(set(kept["energy_kind"])) if len(kept) else sorted(set(every_run["energy_kind"]))
         problems = []
-        dirs = sorted(set(group["benchmark_dir"]))
+        dirs = sorted(set(every_run["benchmark_dir"]))
         recorded = None
         for d in dirs:
             sf = score_files.get(d)
@@ -282,13 +291,14 @@ def _score_rows(runs: pd.DataFrame, score_files: dict[str, dict[str, Any] | None
                 and abs(recorded - score["score_s"]) > 1e-6 * max(1.0, recorded):
             problems.append(f"score.json says {recorded:.3f} s; recomputed {score['score_s']:.3f} s "
                             "(runs counted only when compliant)")
-        bad = int((group["problems"] != "").sum())
+        bad = int((every_run["problems"] != "").sum())
         if bad:
             problems.append(f"{bad} run(s) with problems")
         rows.append({
             **dict(zip(keys, key, strict=True)),
-            "clock": "/".join(sorted(set(group["clock"]))),
+            "clock": "/".join(sorted(set(every_run["clock"]))),
             "runs": len(group),
+            "unfinished": len(every_run) - len(group),
             "converged": int(group["converged"].sum()),
             "counted": int(group["counted"].sum()),
             "score_s": score["score_s"],
@@ -299,7 +309,7 @@ def _score_rows(runs: pd.DataFrame, score_files: dict[str, dict[str, Any] | None
             "energy_j": float(energies.mean()) if len(energies) and score["score_s"] is not None else None,
             "energy_kind": "/".join(kinds),
             "energy_source": "; ".join(sorted(set(kept["energy_source"] if len(kept)
-                                                  else group["energy_source"]))),
+                                                  else every_run["energy_source"]))),
             "samples_per_s": _mean(group["samples_per_s"]),
             "final_accuracy": _mean(group["final_accuracy"]),
             "recorded_score_s": recorded,

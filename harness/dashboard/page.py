@@ -149,7 +149,9 @@ def _scores_table(scores: pd.DataFrame, published: pd.DataFrame) -> str:
             + f'<td title="{esc(s.engine_detail)}">{esc(s.engine)}</td>'
             + _td(esc(s.system)) + _td(kind) + _td(str(s.runs), s.runs, "num")
             + _td(f'<span class="{conv_cls}">{s.converged} of {s.runs}</span>'
-                  + (f" ({s.counted} counted)" if s.counted != s.converged else ""), s.converged, "num")
+                  + (f" ({s.counted} counted)" if s.counted != s.converged else "")
+                  + (f" (+{s.unfinished} under way or interrupted)" if s.unfinished else ""),
+                  s.converged, "num")
             + _td(score, s.score_s, "num") + _td(spread, s.min_s, "num")
             + _td(energy, s.energy_j, "num") + _td(fmt_num(s.samples_per_s), s.samples_per_s, "num")
             + _td(fmt_num(s.final_accuracy, 4), s.final_accuracy, "num")

@@ -117,7 +117,7 @@ def accuracy_figure(runs: pd.DataFrame, title: str, target: float | None, colors
         if r.converged and r.time_to_train_s is not None:
             ax.plot(r.time_to_train_s / factor, ys[-1], marker="*", ms=13, color=colors[(r.engine, r.system)],
                     mec="black", mew=0.6, ls="none", zorder=5)
-        elif not r.converged:
+        elif not r.converged and r.finished:
             ax.plot(xs[-1], ys[-1], marker="X", ms=9, color=colors[(r.engine, r.system)], mec="black",
                     mew=0.6, ls="none", zorder=5)
     if target is not None:
@@ -185,9 +185,13 @@ def _bar_figure(kind: str, scores: pd.DataFrame, runs: pd.DataFrame, published: 
             ax.plot(pts, [y] * len(pts), "o", color="black", ms=4, zorder=4)
             if len(pts) > 1:
                 ax.plot([pts.min(), pts.max()], [y, y], color="black", lw=1, zorder=3)
-        failed = int((~grp_runs["converged"]).sum())
+        done = grp_runs[grp_runs["finished"].astype(bool)]
+        failed = int((~done["converged"]).sum())
         if failed:
-            label += f"\n{failed} of {len(grp_runs)} run(s) not converged"
+            label += f"\n{failed} of {len(done)} run(s) not converged"
+        unfinished = len(grp_runs) - len(done)
+        if unfinished:
+            label += f"\n{unfinished} run(s) under way or interrupted"
         labels.append(label)
         y += 1
     for p in published.itertuples():
