@@ -36,6 +36,7 @@ from harness.mllogging import LogPosition, RunLog
 from harness.progress import RunProgress, progress_lines
 from harness.results import ResultsTree, write_json_atomic
 from harness.schedule import StepSchedule, is_per_step, learning_rate, step_schedule
+from harness.scoring import UNDER_WAY
 from harness.system import STATUS_TO_LOG
 from workloads import Dataset, LossSpec, StreamingDataset, Workload
 
@@ -150,7 +151,7 @@ class Run:
         self.epochs_done = 0
         self.samples_done = 0
         self.train_seconds = 0.0
-        self.status = "running"
+        self.status = UNDER_WAY
         self.summary: dict[str, Any] = self._summary_skeleton()
 
     def _summary_skeleton(self) -> dict[str, Any]:
@@ -161,7 +162,7 @@ class Run:
             "benchmark": w.benchmark,
             "workload": w.name,
             "system": self.tree.system,
-            "status": "running",
+            "status": UNDER_WAY,
             "converged": False,
             "target": {"metric": w.target.metric, "value": w.target.value, "source": w.target.source},
             "clock": self.engine.clock.kind,

@@ -17,7 +17,7 @@ from harness.errors import UserInputError
 from harness.loop import Run, RunSpec, run_fingerprint, supports_checkpoints
 from harness.results import ResultsTree, write_json_atomic
 from harness.runlock import RunLocks
-from harness.scoring import olympic_mean
+from harness.scoring import olympic_mean, under_way
 from harness.system import check_system_description, system_description
 
 
@@ -119,7 +119,7 @@ def _run_set(config: BenchmarkConfig, out: TextIO, only_runs: list[int] | None, 
         by_index = {s["run"]: s for s in summaries}
         summaries = [by_index.get(i) or tree.read_summary(i) for i in range(config.run_count)]
         summaries = [s for s in summaries if s is not None]
-    score = olympic_mean([s["time_to_train_s"] for s in summaries])
+    score = olympic_mean([s["time_to_train_s"] for s in summaries if not under_way(s["status"])])
     score.update({
         "benchmark": workload.benchmark,
         "system": system_name,
@@ -127,6 +127,7 @@ def _run_set(config: BenchmarkConfig, out: TextIO, only_runs: list[int] | None, 
         "clock": engine.clock.kind,
         "runs_planned": config.run_count,
         "resumed_runs": [s["run"] for s in summaries if s.get("resumed")],
+        "unfinished_runs": [s["run"] for s in summaries if under_way(s["status"])],
         "complete": len(summaries) == config.run_count and not failed
         and all(s["status"] in ("success", "aborted") for s in summaries),
         "seeds": [s["seed"] for s in summaries],

@@ -10,6 +10,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
+# The status a run summary carries from the run's start until it has an outcome.
+UNDER_WAY = "running"
+
+
+def under_way(status: object) -> bool:
+    """Whether a summary is of a run still going, or killed before it finished (to be resumed).
+
+    Such a run has no outcome yet, so scores leave it out rather than count it
+    as missing the target: a long set is scored and watched while its runs go
+    on in other processes.
+    """
+    return status == UNDER_WAY
+
 
 def olympic_mean(times: list[float | None]) -> dict[str, Any]:
     """Score of run times in seconds (None = did not converge)."""

@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.scoring import olympic_mean
+from harness.scoring import olympic_mean, under_way
 
 RUN_FILE = re.compile(r"^run_(\d+)\.json$")
 LOG_FILE = re.compile(r"^result_(\d+)\.txt$")
@@ -205,7 +205,7 @@ def _run_row(bdir: Path, index: int, score_file: dict[str, Any] | None) -> dict[
     counted = converged and verdict == "pass"
     if converged and not counted:
         problems.append(f"reached the target but compliance {verdict}: not counted in the score")
-    if status == "running":
+    if under_way(status):
         problems.append("summary still says running (interrupted, or still in progress)")
     log_time = facts.time_s if facts else None
     if counted and log_time is not None and abs(log_time - ttt) > max(0.01 * ttt, 0.05):
@@ -222,9 +222,7 @@ def _run_row(bdir: Path, index: int, score_file: dict[str, Any] | None) -> dict[
         "run": index,
         "seed": s.get("seed", facts.seed if facts else None),
         "status": status,
-        # A summary still saying "running" belongs to a run under way or killed before it
-        # could write its outcome: it has no result yet, so it is left out of the score.
-        "finished": status != "running",
+        "finished": not under_way(status),
         "converged": converged,
         "counted": counted,
         "epochs": s.get("epochs"),
