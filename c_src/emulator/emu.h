@@ -17,7 +17,9 @@
 #include "cost_model.h"
 #include "event_queue.h"
 #include "keystats.h"
+#include "link_schedule.h"
 #include "route_index.h"
+#include "route_tree.h"
 
 // Callback slot of one event (spin1_callback_on)
 typedef struct {
@@ -101,23 +103,15 @@ typedef struct {
     uint64_t routed, default_routed, dropped_no_route, dropped_no_link, dropped_no_core, dropped_link_busy;
 } emu_router_counters_t;
 
-// A chip's memo of which table entry (position + 1; 0: none) decides a key (router.c).
-#define EMU_ROUTE_MEMO_BITS 14u
-#define EMU_ROUTE_MEMO (1u << EMU_ROUTE_MEMO_BITS)
-typedef struct {
-    uint key, entry;
-} emu_route_memo_t;
-
 typedef struct {
     uint x, y;
     int neighbour[EMU_LINKS];  // chip index on each link, -1 if none
-    uint64_t link_free[EMU_LINKS];  // when each outgoing link has sent its last packet
+    emu_link_schedule_t link_busy[EMU_LINKS];  // each outgoing link's bookings
     emu_route_t *table;
     uint n_routes, cap_routes;
     int core_of[EMU_CORES_PER_CHIP];  // core index by virtual core number, -1 if none
     uint cores_present;  // bit p: core_of[p] >= 0
     emu_route_index_t *index;  // of `table`, built at its first lookup (emu_add_route drops it)
-    emu_route_memo_t *memo;    // EMU_ROUTE_MEMO slots, made with the index
     uint8_t *sdram;
     uint64_t sdram_size, sdram_used;
     emu_router_counters_t c;
@@ -129,6 +123,9 @@ typedef struct emu_machine {
     emu_core_t **cores;
     uint n_cores, cap_cores;
     emu_event_queue_t events;
+    emu_tree_cache_t trees;  // each (chip, key) sent so far: the chips, links and cores it reaches
+    uint64_t *arrival;       // scratch for router.c: when each node of a tree is reached
+    uint arrival_cap;
     uint rx_capacity;
     int stop_on_drop;
     // count sent and received packets per key and core (what the routing tests compare
@@ -169,8 +166,12 @@ static inline void emu_note_activity(emu_machine_t *m, uint64_t t) {
     }
 }
 
-// router.c
-void emu_router_receive(emu_machine_t *m, uint chip, uint key, uint data, uint has_payload, int came_along);
+// router.c: a packet a core on `chip` sent enters the chip's router
+void emu_router_send(emu_machine_t *m, uint chip, uint key, uint data, uint has_payload);
+const emu_route_t *emu_router_lookup(emu_chip_t *chip, uint key);
+
+// route_tree.c: the tree of `key` sent from `chip` (walked at its first send); NULL after emu_fail
+const emu_tree_node_t *emu_route_tree(emu_machine_t *m, uint chip, uint key, uint *n_nodes);
 
 // core.c
 void emu_core_start(emu_machine_t *m, emu_core_t *core);

@@ -22,7 +22,7 @@
 
 enum emu_event_kind {
     EV_START,    // a: core: run its program's entry (c_main)
-    EV_ROUTER,   // a: chip, b: key, c: data, d: has_payload | (link it came along + 1) << 8
+    EV_ROUTER,   // a packet a core sent enters its chip's router; a: chip, b: key, c: data, d: has_payload
     EV_DELIVER,  // a: chip, b: key, c: data, d: has_payload | (set of virtual cores) << 1
     EV_WAKE,     // a: core: its interrupt level or running task has finished
     EV_TIMER,    // a: core, b: timer generation (a reprogrammed timer cancels older ticks)

@@ -30,7 +30,9 @@ void emu_machine_free(emu_machine_t *m) {
     for (uint i = 0; i < m->n_chips; i++) {
         free(m->chips[i].table);
         emu_route_index_free(m->chips[i].index);
-        free(m->chips[i].memo);
+        for (uint l = 0; l < EMU_LINKS; l++) {
+            emu_link_schedule_free(&m->chips[i].link_busy[l]);
+        }
         free(m->chips[i].sdram);
     }
     for (uint i = 0; i < m->n_cores; i++) {
@@ -39,6 +41,8 @@ void emu_machine_free(emu_machine_t *m) {
     free(m->chips);
     free(m->cores);
     emu_eq_free(&m->events);
+    emu_tree_cache_free(&m->trees);
+    free(m->arrival);
     emu_ks_free(&m->router_drops);
     free(m);
 }
@@ -99,6 +103,7 @@ int emu_add_link(emu_machine_t *m, uint chip, uint link, uint neighbour) {
         return 0;
     }
     m->chips[chip].neighbour[link] = (int) neighbour;
+    emu_tree_cache_clear(&m->trees);
     return 1;
 }
 
@@ -113,6 +118,7 @@ int emu_add_route(emu_machine_t *m, uint chip, uint key, uint mask, uint route) 
     c->table[c->n_routes++] = (emu_route_t) {key, mask, route};
     emu_route_index_free(c->index);  // rebuilt with the new entry at the next lookup
     c->index = NULL;
+    emu_tree_cache_clear(&m->trees);
     return 1;
 }
 
@@ -207,6 +213,7 @@ int emu_add_core(emu_machine_t *m, uint chip_index, uint p, const spinn_program_
     core->n_regions = n_regions;
     chip->core_of[p] = (int) core->id;
     chip->cores_present |= 1u << p;
+    emu_tree_cache_clear(&m->trees);
     m->cores[m->n_cores++] = core;
     emu_eq_push(&m->events, 0, EV_START, core->id, 0, 0, 0);
     return (int) core->id;
@@ -217,12 +224,9 @@ static void dispatch(emu_machine_t *m, const emu_event_t *ev) {
     case EV_START:
         emu_core_start(m, m->cores[ev->a]);
         break;
-    case EV_ROUTER: {
-        emu_note_activity(m, m->now);
-        int along = (int) (ev->d >> 8) - 1;
-        emu_router_receive(m, ev->a, ev->b, ev->c, ev->d & 1u, along);
+    case EV_ROUTER:
+        emu_router_send(m, ev->a, ev->b, ev->c, ev->d & 1u);
         break;
-    }
     case EV_DELIVER: {
         emu_note_activity(m, m->now);
         const emu_chip_t *chip = &m->chips[ev->a];

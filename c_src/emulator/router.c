@@ -1,4 +1,4 @@
-// The multicast router of one chip, driven by the toolchain's routing table.
+// The multicast routers of the chips, driven by the toolchain's routing tables.
 //
 // As on SpiNNaker: the first entry whose (key & mask) == entry key decides;
 // its route word names links (bits 0-5: E, NE, N, W, SW, S) and cores (bit
@@ -7,10 +7,16 @@
 // neighbour, and is dropped if a core on this chip sent it.  Each copy sent on
 // a link waits for the link to be free (one packet at a time, its length in
 // bits decides how long), then reaches the neighbour's router after the
-// link's latency; a packet that would wait longer than the router's drop time
-// is dropped (back-pressure: the thesis's failure mode).  Each copy for a core
-// reaches the core's input after the router's latency; the core's input queue
-// decides whether it is taken.  Drops are counted per chip and per key.
+// link's latency; a copy that would wait longer than the router's drop time
+// is dropped with the copies it would have made (back-pressure: the thesis's
+// failure mode).  Each copy for a core reaches the core's input after the
+// router's latency; the core's input queue decides whether it is taken.
+// Drops are counted per chip and per key.
+//
+// A packet's whole tree is timed when it enters its first router (one event
+// per packet sent, not one per chip it passes): the tree comes from the
+// machine's cache (route_tree.h) and each link keeps its bookings
+// (link_schedule.h), so a copy booked later can still take an earlier gap.
 #include <stdlib.h>
 
 #include "emu.h"
@@ -41,77 +47,92 @@ static const emu_route_t *scan(const emu_chip_t *chip, uint key) {
     return NULL;
 }
 
-// The first entry that matches key.  A LeNet-5 chip's table is hundreds of entries long, so a
-// chip remembers the entry of each key it has seen (a direct-mapped memo: the same keys cross
-// it every sample) and finds the others through its index (route_index.h).  Both are built
-// at the first lookup; emu_add_route drops them.
-static const emu_route_t *lookup(emu_chip_t *chip, uint key) {
+// The first entry that matches key, found through the chip's index (route_index.h), built at
+// the first lookup (emu_add_route drops it).  Only walking a new tree looks entries up.
+const emu_route_t *emu_router_lookup(emu_chip_t *chip, uint key) {
     if (!chip->n_routes) {
         return NULL;
     }
     if (!chip->index) {
         chip->index = emu_route_index_build(&chip->table[0].key, &chip->table[0].mask, chip->n_routes,
                                             sizeof(emu_route_t));
-        free(chip->memo);
-        chip->memo = calloc(EMU_ROUTE_MEMO, sizeof(*chip->memo));
-        if (!chip->index || !chip->memo) {
+        if (!chip->index) {
             return scan(chip, key);
         }
     }
-    emu_route_memo_t *slot = &chip->memo[(key * 2654435761u) >> (32 - EMU_ROUTE_MEMO_BITS)];
-    if (slot->entry && slot->key == key) {
-        return &chip->table[slot->entry - 1];
-    }
     int64_t i = emu_route_index_find(chip->index, key);
-    if (i < 0) {
-        return NULL;  // a drop or default routing: rare, not remembered
-    }
-    *slot = (emu_route_memo_t) {key, (uint) i + 1};
-    return &chip->table[i];
+    return i < 0 ? NULL : &chip->table[i];
 }
 
-void emu_router_receive(emu_machine_t *m, uint chip_index, uint key, uint data, uint has_payload,
-                        int came_along) {
-    emu_chip_t *chip = &m->chips[chip_index];
-    const emu_route_t *entry = lookup(chip, key);
-    uint route;
-    if (entry) {
-        route = entry->route;
-        chip->c.routed++;
-    } else if (came_along >= 0) {
-        route = 1u << came_along;  // default routing: straight through
-        chip->c.default_routed++;
-    } else {
-        router_drop(m, chip, key, &chip->c.dropped_no_route);
+#define DROPPED UINT64_MAX
+
+// A copy crossing `link` of `chip`, ready at `ready`: when it reaches the neighbour's router,
+// or DROPPED if the router drops it because the link stays busy too long.
+static uint64_t cross(emu_machine_t *m, emu_chip_t *chip, uint link, uint key, uint64_t ready, uint length) {
+    uint32_t slot;
+    uint64_t start = emu_link_first_gap(&chip->link_busy[link], m->now, ready, length, &slot);
+    if (start - ready > EMU_ROUTER_DROP_WAIT_CYCLES) {
+        router_drop(m, chip, key, &chip->c.dropped_link_busy);
+        return DROPPED;
+    }
+    if (!emu_link_book(&chip->link_busy[link], slot, start, length)) {
+        emu_fail(m, "out of host memory for the bookings of a link of chip (%u, %u)", chip->x, chip->y);
+        return DROPPED;
+    }
+    return start + length + EMU_LINK_CYCLES;
+}
+
+void emu_router_send(emu_machine_t *m, uint chip_index, uint key, uint data, uint has_payload) {
+    uint n;
+    const emu_tree_node_t *nodes = emu_route_tree(m, chip_index, key, &n);
+    if (!nodes) {
         return;
     }
-    for (uint links = route & ((1u << EMU_LINKS) - 1); links; links &= links - 1) {  // lowest first
-        uint link = (uint) __builtin_ctz(links);
-        int next = chip->neighbour[link];
-        if (next < 0) {
+    if (n > m->arrival_cap) {
+        uint64_t *arrival = realloc(m->arrival, n * sizeof(*arrival));
+        if (!arrival) {
+            emu_fail(m, "out of host memory for the copies of key 0x%08x", key);
+            return;
+        }
+        m->arrival = arrival;
+        m->arrival_cap = n;
+    }
+    uint length = has_payload ? EMU_LINK_PACKET_PL_CYCLES : EMU_LINK_PACKET_CYCLES;
+    for (uint i = 0; i < n; i++) {
+        const emu_tree_node_t *node = &nodes[i];
+        uint64_t at = m->now;  // when the copy reaches this chip's router, or DROPPED on the way
+        if (node->parent >= 0) {
+            uint64_t before = m->arrival[node->parent];
+            at = before == DROPPED ? DROPPED
+                                   : cross(m, &m->chips[nodes[node->parent].chip], node->link, key,
+                                           before + EMU_ROUTER_CYCLES, length);
+        }
+        m->arrival[i] = at;
+        if (at == DROPPED) {
+            continue;
+        }
+        emu_note_activity(m, at);
+        emu_chip_t *chip = &m->chips[node->chip];
+        if (node->how == EMU_TREE_NO_ROUTE) {
+            router_drop(m, chip, key, &chip->c.dropped_no_route);
+            continue;
+        }
+        if (node->how == EMU_TREE_ROUTED) {
+            chip->c.routed++;
+        } else {
+            chip->c.default_routed++;
+        }
+        for (uint k = 0; k < node->no_link; k++) {
             router_drop(m, chip, key, &chip->c.dropped_no_link);
-            continue;
         }
-        uint64_t ready = m->now + EMU_ROUTER_CYCLES;
-        uint64_t start = chip->link_free[link] > ready ? chip->link_free[link] : ready;
-        if (start - ready > EMU_ROUTER_DROP_WAIT_CYCLES) {
-            router_drop(m, chip, key, &chip->c.dropped_link_busy);
-            continue;
+        for (uint k = 0; k < node->no_core; k++) {
+            router_drop(m, chip, key, &chip->c.dropped_no_core);
         }
-        chip->link_free[link] = start + (has_payload ? EMU_LINK_PACKET_PL_CYCLES : EMU_LINK_PACKET_CYCLES);
-        emu_eq_push(&m->events, chip->link_free[link] + EMU_LINK_CYCLES, EV_ROUTER, (uint) next, key, data,
-                    has_payload | ((link + 1) << 8));
-    }
-    // the copies for this chip's cores all leave the router together: one
-    // event carries the set of cores (a queue operation per packet, not per core)
-    uint wanted = (route >> EMU_LINKS) & ((1u << EMU_CORES_PER_CHIP) - 1);
-    uint missing = wanted & ~chip->cores_present;
-    for (; missing; missing &= missing - 1) {
-        router_drop(m, chip, key, &chip->c.dropped_no_core);
-    }
-    uint cores = wanted & chip->cores_present;
-    if (cores) {
-        emu_eq_push(&m->events, m->now + EMU_ROUTER_CYCLES, EV_DELIVER, chip_index, key, data,
-                    has_payload | (cores << 1));
+        // the copies for this chip's cores all leave the router together: one
+        // event carries the set of cores (a queue operation per packet, not per core)
+        if (node->cores) {
+            emu_eq_push(&m->events, at + EMU_ROUTER_CYCLES, EV_DELIVER, node->chip, key, data,
+                        has_payload | (node->cores << 1));
+        }
     }
 }
