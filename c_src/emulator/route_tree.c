@@ -20,8 +20,14 @@ void emu_tree_cache_clear(emu_tree_cache_t *c) {
     c->n_nodes = 0;
 }
 
+// A core sends runs of consecutive keys (one per atom of a partition), so keys that differ
+// only in their low 6 bits go to neighbouring slots: a run's lookups share cache lines,
+// where a hash of the whole key sent each packet's lookup to a cache miss (91% of the
+// lookup's time under perf).  The chip and the rest of the key are hashed.
 static uint32_t slot_of(uint64_t id, uint32_t bits) {
-    return (uint32_t) ((id * 0x9E3779B97F4A7C15ull) >> (64 - bits));
+    uint64_t block = (id - 1) >> 6;  // the chip and the key's high 26 bits
+    uint32_t base = (uint32_t) ((block * 0x9E3779B97F4A7C15ull) >> (64 - bits));
+    return (base + (uint32_t) ((id - 1) & 63u)) & ((1u << bits) - 1);
 }
 
 static int grow_slots(emu_tree_cache_t *c) {
