@@ -1,11 +1,14 @@
-"""Where a workload's router events come from: chips each packet passes, per layer and kind.
+"""Where a workload's chip visits come from: chips each packet passes, per layer and kind.
 
 Maps the workload with the real toolchain, then walks every source tile's keys
 through the toolchain's routing tables (spinn_dnn.keywalk, as the mapping
-checks do) and counts the chips each key visits, its source chip included: a
-visit is one router event in the emulator.  Weighted by the packets each route
-sends per training sample, this says which traffic the emulator spends its
-router events on (benchmarks/emulator_throughput.py counts them in total).
+checks do) and counts the chips each key visits, its source chip included.
+Weighted by the packets each route sends per training sample, this says which
+traffic the routers carry: a visit is one router pass in the energy model and
+one node of the packet's multicast tree, whose links the emulator books when
+the packet is sent (one router event per packet sent, not per visit, since
+the emulator times whole trees; benchmarks/emulator_throughput.py counts
+events in total).
 
 Usage:
     .venv/bin/python benchmarks/router_hops.py [--workload mnist_lenet5]
@@ -55,9 +58,9 @@ def main() -> None:
         row[0] += route.packets_per_sample
         row[1] += chips_per_key * route.packets_per_sample
     total = sum(events for _, events in by_kind.values())
-    print(f"{args.workload}: {plan.n_cores} cores; router events per training sample "
+    print(f"{args.workload}: {plan.n_cores} cores; chip visits per training sample "
           f"(packets x chips visited), by sending layer and kind:")
-    print(f"{'layer':>8} {'kind':>6} {'packets':>8} {'router events':>14} {'per packet':>10} {'share':>6}")
+    print(f"{'layer':>8} {'kind':>6} {'packets':>8} {'chip visits':>14} {'per packet':>10} {'share':>6}")
     for (layer, kind), (packets, events) in sorted(by_kind.items(), key=lambda kv: -kv[1][1]):
         print(f"{layer:>8} {kind:>6} {packets:>8} {events:>14.0f} {events / packets:>10.1f} "
               f"{events / total:>6.1%}")

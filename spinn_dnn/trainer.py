@@ -62,7 +62,7 @@ class MachineCounters:
     packets_delivered: int = 0
     packets_dropped: int = 0
     core_busy_seconds: float = 0.0
-    routed: int = 0  # router events (packets through a chip's router), for the energy model
+    routed: int = 0  # packets through a chip's router (one per chip a packet visits), for the energy model
 
     def __add__(self, other: MachineCounters) -> MachineCounters:
         return MachineCounters(**{k: getattr(self, k) + getattr(other, k) for k in asdict(self)})
