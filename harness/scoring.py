@@ -12,16 +12,20 @@ from typing import Any
 
 # The status a run summary carries from the run's start until it has an outcome.
 UNDER_WAY = "running"
+# Statuses of runs with no outcome: still going (or killed outright, so the summary
+# still says running), or stopped by Ctrl-C / SIGTERM.  `--resume` continues them.
+NO_OUTCOME = (UNDER_WAY, "interrupted")
 
 
 def under_way(status: object) -> bool:
-    """Whether a summary is of a run still going, or killed before it finished (to be resumed).
+    """Whether a summary is of a run with no outcome yet: still going, killed or interrupted.
 
-    Such a run has no outcome yet, so scores leave it out rather than count it
-    as missing the target: a long set is scored and watched while its runs go
-    on in other processes.
+    Such a run neither reached the target nor failed to, so scores leave it out
+    rather than count it as missing the target: a long set is scored and
+    watched while its runs go on in other processes, and a run stopped by the
+    end of a working session is continued later with `--resume`.
     """
-    return status == UNDER_WAY
+    return status in NO_OUTCOME
 
 
 def olympic_mean(times: list[float | None]) -> dict[str, Any]:

@@ -214,7 +214,7 @@ def test_a_run_under_way_is_left_out_of_the_score_not_counted_as_missing_the_tar
     score = _score(c, "spinnaker")
     assert score["runs"] == 1 and score["unfinished"] == 1 and score["converged"] == 1
     assert score["score_s"] == pytest.approx(200.0, abs=1e-3) and score["reason"] is None
-    assert any("run 1:" in p and "summary still says running" in p for p in c.problems)
+    assert any("run 1:" in p and "summary says running: no outcome yet" in p for p in c.problems)
     page = cli.build_dashboard([root], tmp_path / "out").read_text()
     assert "1 of 1</span> (+1 under way or interrupted)" in page
     assert "did not reach the target" not in page

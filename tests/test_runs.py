@@ -154,19 +154,20 @@ def test_only_runs_refuses_to_score_runs_of_another_set(tmp_path, tiny_registry,
     assert "run_0.json" in capsys.readouterr().err
 
 
-def test_a_run_of_the_set_still_under_way_is_left_out_of_the_score(tmp_path, tiny_registry):
-    """Another process's run, still going (or killed, to be resumed), has no outcome to score yet."""
+@pytest.mark.parametrize("status", ["running", "interrupted"])
+def test_a_run_of_the_set_with_no_outcome_is_left_out_of_the_score(tmp_path, tiny_registry, status):
+    """Another process's run, still going, killed or interrupted (to resume), has no outcome to score."""
     code, bdir, _ = _run(tmp_path, "tiny_easy", "--runs", "3", "--only-runs", "1")
     assert code == 0
     going = json.loads((bdir / "run_1.json").read_text())
-    going.update(status="running", converged=False, time_to_train_s=None)
+    going.update(status=status, converged=False, time_to_train_s=None)
     (bdir / "run_1.json").write_text(json.dumps(going))
 
     code, bdir, _ = _run(tmp_path, "tiny_easy", "--runs", "3", "--only-runs", "0,2")
     assert code == 0
     score = json.loads((bdir / "score.json").read_text())
     times = [json.loads((bdir / f"run_{i}.json").read_text())["time_to_train_s"] for i in (0, 2)]
-    assert score["unfinished_runs"] == [1] and score["statuses"] == ["success", "running", "success"]
+    assert score["unfinished_runs"] == [1] and score["statuses"] == ["success", status, "success"]
     assert score["converged"] == 2 and score["reason"] is None
     assert score["score_s"] == pytest.approx(sum(times) / 2)  # plain mean of the two finished runs
     assert score["complete"] is False

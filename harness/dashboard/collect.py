@@ -206,7 +206,8 @@ def _run_row(bdir: Path, index: int, score_file: dict[str, Any] | None) -> dict[
     if converged and not counted:
         problems.append(f"reached the target but compliance {verdict}: not counted in the score")
     if under_way(status):
-        problems.append("summary still says running (interrupted, or still in progress)")
+        problems.append(f"summary says {status}: no outcome yet (still in progress, or stopped before "
+                        "it finished; --resume continues it)")
     log_time = facts.time_s if facts else None
     if counted and log_time is not None and abs(log_time - ttt) > max(0.01 * ttt, 0.05):
         problems.append(f"log's run_stop - run_start is {log_time:.3f} s, summary says {ttt:.3f} s")
