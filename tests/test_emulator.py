@@ -105,6 +105,40 @@ def test_a_route_to_a_missing_link_is_a_drop():
     assert r.routers[(0, 0)]["dropped_no_link"] == 3 and r.router_drops == {0x100: 1, 0x101: 1, 0x102: 1}
 
 
+def test_a_drop_three_chips_away_happens_when_the_packet_gets_there():
+    """The router decides when the packet reaches it: the cores on the way get it first, a stop on
+    the first drop names that later cycle, and a run stopped earlier has seen no drop yet."""
+    chips, links = line_of_chips(4)
+    # (0,0) sends east; (1,0) takes a copy for core 1 and forwards; (2,0) has no entry, so
+    # default-routes; (3,0) routes north, where it has no link
+    tables = {(0, 0): [(0x100, 0xFFFFFF00, (), (E,))], (1, 0): [(0x100, 0xFFFFFF00, (1,), (E,))],
+              (3, 0): [(0x100, 0xFFFFFF00, (), (N,))]}
+
+    def machine(stop_on_drop):
+        return EmulatedMachine(chips, links, tables, [sender((0, 0, 1), count=1), listener((1, 0, 1))],
+                               stop_on_drop=stop_on_drop)
+
+    whole = machine(False)
+    r = whole.run(10**6)
+    core, key, cycle = whole._m.first_drop
+    assert r.status == "quiescent" and (core, key) == (-1, 0x100)
+    assert r.routers[(3, 0)]["dropped_no_link"] == 1 and r.cores[(1, 0, 1)]["received"] == 1
+
+    stopping = machine(True)
+    r = stopping.run(10**6, raise_on_drop=False)
+    assert r.status == "stopped" and stopping._m.first_drop[2] == cycle
+    assert r.cores[(1, 0, 1)]["received"] == 1  # (1,0) is passed before the drop
+    with pytest.raises(PacketDroppedError) as caught:
+        machine(True).run(10**6)
+    assert caught.value.cycle == cycle
+
+    early = machine(False)
+    r = early.run(cycle - 1)
+    assert r.status == "cycle_limit" and r.routers[(3, 0)]["dropped_no_link"] == 0 and not r.router_drops
+    r = early.run(10**6)
+    assert r.routers[(3, 0)]["dropped_no_link"] == 1 and early._m.first_drop[2] == cycle
+
+
 def test_a_full_input_queue_drops_and_counts_per_core_and_key():
     chips, links = line_of_chips(1)
     n = 200

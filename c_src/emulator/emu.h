@@ -168,6 +168,8 @@ static inline void emu_note_activity(emu_machine_t *m, uint64_t t) {
 
 // router.c: a packet a core on `chip` sent enters the chip's router
 void emu_router_send(emu_machine_t *m, uint chip, uint key, uint data, uint has_payload);
+// router.c: the router of chip `chip` drops `copies` copies of `key` now (EV_ROUTER_DROP; why: router.c)
+void emu_router_dropped(emu_machine_t *m, uint chip, uint key, uint why, uint copies);
 const emu_route_t *emu_router_lookup(emu_chip_t *chip, uint key);
 
 // route_tree.c: the tree of `key` sent from `chip` (walked at its first send); NULL after emu_fail

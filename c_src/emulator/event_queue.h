@@ -28,6 +28,7 @@ enum emu_event_kind {
     EV_TIMER,    // a: core, b: timer generation (a reprogrammed timer cancels older ticks)
     EV_DMA_DONE, // a: core
     EV_USER,     // a: core, b, c: the arguments of spin1_trigger_user_event
+    EV_ROUTER_DROP, // a router drops copies of a packet: a: chip, b: key, c: why (router.c), d: copies
     EV_KINDS
 };
 

@@ -6,9 +6,12 @@
 // machine's clock, and a packet sent later may reach the same link earlier.
 // A link therefore keeps its bookings as sorted, disjoint intervals, and a
 // copy takes the first gap long enough for it at or after the time it is
-// ready.  When bookings arrive in the order their copies are ready (the only
-// case the previous hop-by-hop model knew), the first gap is always after the
-// last booking: the link sends one packet at a time, first come first served.
+// ready.  When bookings arrive in the order their copies are ready, the first
+// gap is always after the last booking: the link sends one packet at a time,
+// first come first served, as the previous hop-by-hop model did.  Trees are
+// booked in the order packets are sent, though, which is not always the order
+// their copies reach a link: a copy ready first can wait behind an earlier
+// booking it does not fit ahead of (router.c; the README quotes the effect).
 #ifndef SPINN_EMU_LINK_SCHEDULE_H
 #define SPINN_EMU_LINK_SCHEDULE_H
 

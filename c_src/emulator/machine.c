@@ -255,6 +255,10 @@ static void dispatch(emu_machine_t *m, const emu_event_t *ev) {
     case EV_USER:
         emu_core_irq(m, m->cores[ev->a], USER_EVENT, ev->b, ev->c);
         break;
+    case EV_ROUTER_DROP:
+        emu_note_activity(m, m->now);
+        emu_router_dropped(m, ev->a, ev->b, ev->c, ev->d);
+        break;
     default:
         emu_fail(m, "unknown event kind %u", ev->kind);
     }

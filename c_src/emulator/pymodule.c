@@ -367,7 +367,7 @@ static PyObject *Machine_get_state(MachineObject *self, void *Py_UNUSED(closure)
     PUT(d, "events", m->events_processed);
     static const char *const kind_names[EV_KINDS] = {"events_start", "events_router", "events_deliver",
                                                      "events_wake", "events_timer", "events_dma_done",
-                                                     "events_user"};
+                                                     "events_user", "events_router_drop"};
     for (uint k = 0; k < EV_KINDS; k++) {
         PUT(d, kind_names[k], m->events_by_kind[k]);
     }

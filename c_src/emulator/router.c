@@ -17,9 +17,20 @@
 // per packet sent, not one per chip it passes): the tree comes from the
 // machine's cache (route_tree.h) and each link keeps its bookings
 // (link_schedule.h), so a copy booked later can still take an earlier gap.
+// Links are therefore served in the order packets were sent, filling gaps,
+// not strictly in the order copies reach them: a copy that is ready first but
+// does not fit before a booking already made waits behind it (the README
+// says what that changes).  What happens later in the tree happens at its own
+// time: the deliveries, and the drops, which are queued as events (so a
+// drop's cycle, a stop on the first drop and a run's cycle limit see them
+// when they happen).  Only the routed / default-routed counters are counted
+// when the packet is sent.
 #include <stdlib.h>
 
 #include "emu.h"
+
+// Why a router drops a copy (EV_ROUTER_DROP's c).
+enum { DROP_LINK_BUSY, DROP_NO_ROUTE, DROP_NO_LINK, DROP_NO_CORE };
 
 static void router_drop(emu_machine_t *m, emu_chip_t *chip, uint key, uint64_t *counter) {
     (*counter)++;
@@ -64,15 +75,35 @@ const emu_route_t *emu_router_lookup(emu_chip_t *chip, uint key) {
     return i < 0 ? NULL : &chip->table[i];
 }
 
+void emu_router_dropped(emu_machine_t *m, uint chip_index, uint key, uint why, uint copies) {
+    emu_chip_t *chip = &m->chips[chip_index];
+    uint64_t *counter = why == DROP_LINK_BUSY  ? &chip->c.dropped_link_busy
+                        : why == DROP_NO_ROUTE ? &chip->c.dropped_no_route
+                        : why == DROP_NO_LINK  ? &chip->c.dropped_no_link
+                                               : &chip->c.dropped_no_core;
+    for (uint k = 0; k < copies && !m->stopped; k++) {
+        router_drop(m, chip, key, counter);
+    }
+}
+
+// The drop of `copies` copies at `chip_index`'s router, at cycle `at` (now or later in the tree).
+static void drop_at(emu_machine_t *m, uint64_t at, uint chip_index, uint key, uint why, uint copies) {
+    emu_eq_push(&m->events, at, EV_ROUTER_DROP, chip_index, key, why, copies);
+}
+
 #define DROPPED UINT64_MAX
 
-// A copy crossing `link` of `chip`, ready at `ready`: when it reaches the neighbour's router,
-// or DROPPED if the router drops it because the link stays busy too long.
-static uint64_t cross(emu_machine_t *m, emu_chip_t *chip, uint link, uint key, uint64_t ready, uint length) {
+// A copy crossing `link` of chip `chip_index`, reaching its router at `reached`: when it
+// reaches the neighbour's router, or DROPPED if the router drops it because the link stays
+// busy too long (the router decides when the copy reaches it, as a hop event did).
+static uint64_t cross(emu_machine_t *m, uint chip_index, uint link, uint key, uint64_t reached,
+                      uint length) {
+    emu_chip_t *chip = &m->chips[chip_index];
+    uint64_t ready = reached + EMU_ROUTER_CYCLES;
     uint32_t slot;
     uint64_t start = emu_link_first_gap(&chip->link_busy[link], m->now, ready, length, &slot);
     if (start - ready > EMU_ROUTER_DROP_WAIT_CYCLES) {
-        router_drop(m, chip, key, &chip->c.dropped_link_busy);
+        drop_at(m, reached, chip_index, key, DROP_LINK_BUSY, 1);
         return DROPPED;
     }
     if (!emu_link_book(&chip->link_busy[link], slot, start, length)) {
@@ -104,17 +135,15 @@ void emu_router_send(emu_machine_t *m, uint chip_index, uint key, uint data, uin
         if (node->parent >= 0) {
             uint64_t before = m->arrival[node->parent];
             at = before == DROPPED ? DROPPED
-                                   : cross(m, &m->chips[nodes[node->parent].chip], node->link, key,
-                                           before + EMU_ROUTER_CYCLES, length);
+                                   : cross(m, nodes[node->parent].chip, node->link, key, before, length);
         }
         m->arrival[i] = at;
         if (at == DROPPED) {
             continue;
         }
-        emu_note_activity(m, at);
         emu_chip_t *chip = &m->chips[node->chip];
         if (node->how == EMU_TREE_NO_ROUTE) {
-            router_drop(m, chip, key, &chip->c.dropped_no_route);
+            drop_at(m, at, node->chip, key, DROP_NO_ROUTE, 1);
             continue;
         }
         if (node->how == EMU_TREE_ROUTED) {
@@ -122,11 +151,11 @@ void emu_router_send(emu_machine_t *m, uint chip_index, uint key, uint data, uin
         } else {
             chip->c.default_routed++;
         }
-        for (uint k = 0; k < node->no_link; k++) {
-            router_drop(m, chip, key, &chip->c.dropped_no_link);
+        if (node->no_link) {
+            drop_at(m, at, node->chip, key, DROP_NO_LINK, node->no_link);
         }
-        for (uint k = 0; k < node->no_core; k++) {
-            router_drop(m, chip, key, &chip->c.dropped_no_core);
+        if (node->no_core) {
+            drop_at(m, at, node->chip, key, DROP_NO_CORE, node->no_core);
         }
         // the copies for this chip's cores all leave the router together: one
         // event carries the set of cores (a queue operation per packet, not per core)
