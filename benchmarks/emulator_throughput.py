@@ -11,8 +11,12 @@ core; one MLP-1 training epoch (60,000 samples) in at most 60 s.
 For where the time goes, run it under `perf record -g` and read `perf report
 --no-children` (the README quotes one such profile).
 
+`--fuse-pooling` maps with each pooling layer folded onto its convolution
+(spinn_dnn.fusion, the engine option fuse_pooling).
+
 Usage:
     .venv/bin/python benchmarks/emulator_throughput.py [--workload mnist_mlp1] [--samples 4096]
+        [--fuse-pooling]
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ def main() -> None:
     ap.add_argument("--workload", default="mnist_mlp1")
     ap.add_argument("--samples", type=int, default=4096)
     ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--fuse-pooling", action="store_true", help="fold pooling layers onto their convolutions")
     args = ap.parse_args()
 
     import keras
@@ -63,7 +68,7 @@ def main() -> None:
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy")
     t0 = time.perf_counter()
     sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1),
-                              run_dir=tempfile.mkdtemp(prefix="emu_bench_"))
+                              run_dir=tempfile.mkdtemp(prefix="emu_bench_"), fuse_pooling=args.fuse_pooling)
     map_s = time.perf_counter() - t0
     data = w.load_data()
     n = min(args.samples, len(data.x_train))
@@ -83,7 +88,8 @@ def main() -> None:
     session.feed(xt, np.zeros(len(xt), np.uint32))
     predict = _figures(session, time.perf_counter() - t0, len(xt))
 
-    print(json.dumps({"workload": args.workload, "cores": sm.plan.n_cores, "in_flight": sm.plan.in_flight,
+    print(json.dumps({"workload": args.workload, "fuse_pooling": args.fuse_pooling, "cores": sm.plan.n_cores,
+                      "in_flight": sm.plan.in_flight,
                       "batch_size": args.batch_size, "mapping_seconds": round(map_s, 2),
                       "training": train, "predict": predict,
                       "clock": "host wall time: time.perf_counter; device time: modeled (cost_model.h)"},

@@ -11,7 +11,7 @@ the emulator times whole trees; benchmarks/emulator_throughput.py counts
 events in total).
 
 Usage:
-    .venv/bin/python benchmarks/router_hops.py [--workload mnist_lenet5]
+    .venv/bin/python benchmarks/router_hops.py [--workload mnist_lenet5] [--fuse-pooling]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from spinn_dnn import keywalk  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workload", default="mnist_lenet5")
+    ap.add_argument("--fuse-pooling", action="store_true", help="fold pooling layers onto their convolutions")
     args = ap.parse_args()
 
     import keras
@@ -41,7 +42,7 @@ def main() -> None:
     keras.utils.set_random_seed(1)
     model = workloads.get(args.workload).build_model()
     sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1),
-                              run_dir=tempfile.mkdtemp(prefix="router_hops_"))
+                              run_dir=tempfile.mkdtemp(prefix="router_hops_"), fuse_pooling=args.fuse_pooling)
     result, plan = sm.toolchain, sm.plan
     tables = keywalk._tables(result.compressed if result.compressed is not None else result.tables)
     by_kind: dict[tuple[str, str], list[float]] = collections.defaultdict(lambda: [0, 0.0])

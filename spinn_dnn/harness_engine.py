@@ -22,9 +22,9 @@ from harness.errors import ConfigError, EngineUnavailableError
 POLICIES = ("auto", "neuron_per_core")  # spinn_dnn.tiling.POLICIES (not imported: keep this light)
 EXECUTIONS = ("emulator", "hardware")
 MACHINE_FORMS = "{boards: N} | {host: ADDRESS} | {spalloc: URL, boards: N}"
-OPTION_KEYS = ("execution", "policy", "machine", "in_flight", "max_atoms_per_core")
+OPTION_KEYS = ("execution", "policy", "machine", "in_flight", "max_atoms_per_core", "fuse_pooling")
 DEFAULTS: dict[str, Any] = {"execution": "emulator", "policy": "auto", "machine": {"boards": 1},
-                            "in_flight": None, "max_atoms_per_core": None}
+                            "in_flight": None, "max_atoms_per_core": None, "fuse_pooling": False}
 
 
 def _positive_int(value: Any, where: str, allow_none: bool = False) -> None:
@@ -84,6 +84,9 @@ class SpinnakerEngine:
                               f"allowed: {', '.join(POLICIES)}")
         _positive_int(merged["in_flight"], "engine.options.in_flight", allow_none=True)
         _positive_int(merged["max_atoms_per_core"], "engine.options.max_atoms_per_core", allow_none=True)
+        if not isinstance(merged["fuse_pooling"], bool):
+            raise ConfigError(f"engine.options.fuse_pooling: expected true or false, got "
+                              f"{merged['fuse_pooling']!r}")
         if "machine" not in options and merged["execution"] == "hardware":
             raise ConfigError(f"engine.options.machine: execution 'hardware' needs one of {MACHINE_FORMS}")
         merged["machine"] = _machine(merged["machine"], merged["execution"])
@@ -105,6 +108,7 @@ class SpinnakerEngine:
 
         return {"engine": self.name, "execution": self.options["execution"], "policy": self.options["policy"],
                 "machine": self.options["machine"], "in_flight": self.options["in_flight"],
+                "fuse_pooling": self.options["fuse_pooling"],
                 "device": "SpiNNaker-1 (SpiNN-5 boards), emulated on the host" if
                 self.options["execution"] == "emulator" else "SpiNNaker-1 hardware",
                 "clock": "modeled: c_src/emulator/cost_model.h (ARM968 at 200 MHz; constants ASSUMED)",
@@ -224,7 +228,8 @@ class SpinnakerSession:
         self.run_dir = tempfile.mkdtemp(prefix="spinnbench_map_")
         self.sm = spinn_dnn.from_keras(model, machine=from_options(opts["machine"]), policy=opts["policy"],
                                        in_flight=opts["in_flight"], run_dir=self.run_dir,
-                                       max_atoms_per_core=opts["max_atoms_per_core"])
+                                       max_atoms_per_core=opts["max_atoms_per_core"],
+                                       fuse_pooling=opts["fuse_pooling"])
         from spinn_dnn.emulator.session import PROGRAM_OF_ROLE
 
         missing = sorted({t.role for v in self.sm.plan.vertices for t in v.tiles} - set(PROGRAM_OF_ROLE))

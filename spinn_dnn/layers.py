@@ -38,6 +38,14 @@ class Layer:
     keras_layers: list[str] = field(default_factory=list)  # Keras layers folded into this one
     weights: list[np.ndarray] = field(default_factory=list)
     conv1d: bool = False  # the Keras kernel is (k, cin, cout), not (kh, kw, cin, cout)
+    # A pooling layer folded onto this convolution (spinn_dnn.fusion): "max" or "average", its
+    # window, strides and padding over the convolution's outputs, whose shape is conv_shape;
+    # out_shape is then the pooled shape, and the atoms are the pooled values.
+    pool: str = "none"
+    pool_kernel: tuple[int, int] = (1, 1)
+    pool_strides: tuple[int, int] = (1, 1)
+    pool_pads: tuple[int, int] = (0, 0)
+    conv_shape: tuple[int, int, int] | None = None
 
     @property
     def n_atoms(self) -> int:
@@ -48,6 +56,21 @@ class Layer:
     def n_inputs(self) -> int:
         h, w, c = self.in_shape
         return h * w * c
+
+    @property
+    def fused(self) -> bool:
+        """A convolution that pools its own outputs before sending them."""
+        return self.kind == "conv" and self.pool != "none"
+
+    @property
+    def pool_taps(self) -> int:
+        """Convolution outputs computed per atom: the pooling window of a fused layer, else 1."""
+        return self.pool_kernel[0] * self.pool_kernel[1] if self.fused else 1
+
+    @property
+    def conv_out_shape(self) -> tuple[int, int, int]:
+        """The shape the convolution's kernel, strides and padding produce (before any pooling)."""
+        return self.conv_shape if self.conv_shape is not None else self.out_shape
 
     @property
     def trainable(self) -> bool:
@@ -81,4 +104,5 @@ class Layer:
 
     def describe(self) -> str:
         h, w, c = self.out_shape
-        return f"{self.name} ({self.kind}, {h}x{w}x{c}, {self.activation})"
+        kind = "conv+" + {"max": "maxpool", "average": "avgpool"}[self.pool] if self.fused else self.kind
+        return f"{self.name} ({kind}, {h}x{w}x{c}, {self.activation})"

@@ -93,11 +93,23 @@ def dense(n: int, m: int, s: int, is_output: bool = False) -> list[MemoryItem]:
     return items
 
 
-def conv(n: int, channels: int, fan_in: int, span: int, s: int, out_c: int) -> list[MemoryItem]:
+def conv(n: int, channels: int, fan_in: int, span: int, s: int, out_c: int, pool: str = "none",
+         pool_taps: int = 1) -> list[MemoryItem]:
     """A tile of n output atoms covering `channels` of the layer's out_c filters, its receptive
-    inputs spanning `span` atoms, s samples in flight: what layer.c allocates for a conv tile."""
+    inputs spanning `span` atoms, s samples in flight: what layer.c allocates for a conv tile.
+
+    With a pooling layer folded on (spinn_dnn.fusion) the atoms are pooled values: max pooling
+    keeps which of the window's `pool_taps` outputs won (the winner's activation is the pooled
+    value), average pooling keeps every output's activation for f'.
+    """
     weights, momentum = _trained(channels * (fan_in + 1) * F32, "kernels+bias")
-    return weights + _per_sample(n, span, s) + [
+    pooled = []
+    if pool == "max":
+        pooled = [MemoryItem("argmax kept", "dtcm", n * s * F32, "which window output won, per sample")]
+    elif pool == "average":
+        pooled = [MemoryItem("activations kept", "dtcm", n * pool_taps * s * F32,
+                             "each window output's activation, per sample, for f'")]
+    return weights + _per_sample(n, span, s) + pooled + [
         MemoryItem("filter rows", "dtcm", out_c * F32, "which row holds each filter"),
         covered_inputs(span),
         momentum,

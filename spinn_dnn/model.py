@@ -11,6 +11,8 @@ import numpy as np
 
 from spinn_dnn import keywalk, regions, report
 from spinn_dnn.errors import DoesNotFitError, MappingError
+from spinn_dnn.fusion import fuse_pooling as fold_pooling
+from spinn_dnn.fusion import fused_caps
 from spinn_dnn.importer import import_model
 from spinn_dnn.keys import allocate_keys
 from spinn_dnn.layers import Layer
@@ -156,14 +158,23 @@ def _put(target: np.ndarray, where: tuple, values: np.ndarray, layer: Layer, til
 
 def plan_model(model: Any, policy: str = "auto", in_flight: int | None = None,
                optimizer: dict[str, float] | None = None, max_atoms_per_core: int | None = None,
-               error_routing: str = "per_tile") -> Plan:
-    """The mapping plan of a Keras model (no toolchain yet): tiles, routes, keys, memory."""
+               error_routing: str = "per_tile", fuse_pooling: bool = False) -> Plan:
+    """The mapping plan of a Keras model (no toolchain yet): tiles, routes, keys, memory.
+
+    `fuse_pooling` folds each pooling layer onto the convolution before it
+    (spinn_dnn.fusion): fewer packets and cores, the same arithmetic.
+    """
     layers = import_model(model)
-    if in_flight is None:
+    if in_flight is None:  # as without fusion, so that a fused tile's convolution gets the same DTCM
         from spinn_dnn.training import default_in_flight
 
         in_flight = default_in_flight(len(layers))
-    vertices, routes = tile_layers(layers, policy, in_flight, max_atoms_per_core, error_routing)
+    caps = None
+    if fuse_pooling:
+        plain_vertices, _ = tile_layers(layers, policy, in_flight, max_atoms_per_core, error_routing)
+        plain, layers = layers, fold_pooling(layers)
+        caps = fused_caps(layers, plain_vertices, plain) if policy == "auto" else None
+    vertices, routes = tile_layers(layers, policy, in_flight, max_atoms_per_core, error_routing, caps)
     plan = Plan(model.name, policy, in_flight, layers, vertices, routes, dict(optimizer or DEFAULT_OPTIMIZER),
                 error_routing)
     finalise_memory(plan)
@@ -174,7 +185,8 @@ def plan_model(model: Any, policy: str = "auto", in_flight: int | None = None,
 def from_keras(model: Any, machine: Machine | None = None, policy: str = "auto", in_flight: int | None = None,
                optimizer: dict[str, float] | None = None, run_dir: str | Path | None = None,
                verify: bool = True, max_atoms_per_core: int | None = None,
-               timeout_s: float = 600, error_routing: str = "per_tile") -> SpiNNakerModel:
+               timeout_s: float = 600, error_routing: str = "per_tile",
+               fuse_pooling: bool = False) -> SpiNNakerModel:
     """Import, tile, place, key and route a Keras model on `machine` (default: virtual SpiNN-5 boards).
 
     The toolchain runs in its own process rooted at `run_dir` (a fresh temporary
@@ -184,10 +196,12 @@ def from_keras(model: Any, machine: Machine | None = None, policy: str = "auto",
     `error_routing` (tiling.ERROR_ROUTINGS) "thesis" is the thesis prototype's
     backward pass (every error to every tile of the layer below, sent back to
     back), kept to reproduce its drops; "multicast" the same routing, paced.
+    `fuse_pooling` computes each pooling layer on the tiles of the convolution
+    before it (spinn_dnn.fusion).
     """
     t0 = time.perf_counter()
     machine = machine or VirtualMachine()
-    plan = plan_model(model, policy, in_flight, optimizer, max_atoms_per_core, error_routing)
+    plan = plan_model(model, policy, in_flight, optimizer, max_atoms_per_core, error_routing, fuse_pooling)
     needed = boards_for(plan.n_cores)
     boards = getattr(machine, "boards", None)
     if boards is not None and needed > boards:

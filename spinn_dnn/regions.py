@@ -76,6 +76,15 @@ PARAM_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("unpaced_errors", "u32", "1: errors sent back to back, as the thesis prototype did "
                               "(error_routing thesis)"),
     ("ring_gap_us", "u32", "conv: microseconds between gradient ring values (tiling.ring_gap_us)"),
+    ("pool_kernel_h", "u32", "conv with pooling folded on (pool != POOL_NONE): the pooling window over "
+                             "the conv outputs (out_h x out_w); the atoms are the pooled values"),
+    ("pool_kernel_w", "u32", ""),
+    ("pool_stride_h", "u32", ""),
+    ("pool_stride_w", "u32", ""),
+    ("pool_pad_top", "u32", ""),
+    ("pool_pad_left", "u32", ""),
+    ("pool_out_h", "u32", "the pooled shape (channels: out_c)"),
+    ("pool_out_w", "u32", ""),
 )
 KEY_ENTRY_FIELDS = (
     ("partition", "u32", "PART_*"),
@@ -114,6 +123,8 @@ def _unstruct(fields: tuple[tuple[str, str, str], ...], words: np.ndarray) -> di
 
 
 def _pool_kind(layer: Layer) -> str:
+    if layer.fused:
+        return layer.pool
     return {"maxpool": "max", "avgpool": "average"}.get(layer.kind, "none")
 
 
@@ -123,13 +134,14 @@ def params(plan: Plan, vertex: VertexPlan, tile: Tile, work_bytes: int) -> np.nd
     if vertex.role == "acc":
         n_cols = max(t.col_block for t in plan.vertex(f"{layer.name}/blocks").tiles) + 1
     is_output = layer.index == len(plan.layers) - 1 and tile.role != "block"
+    out_h, out_w, out_c = layer.conv_out_shape  # a fused layer's pooled shape is pool_out_*
     values = {
         "magic": MAGIC, "role": ROLES.index(tile.role), "layer_index": layer.index,
         "n_layers": len(plan.layers), "tile_index": tile.index, "n_tiles": len(vertex.tiles),
         "atom_lo": tile.lo, "atom_hi": tile.hi, "n_layer_atoms": layer.n_atoms, "n_inputs": layer.n_inputs,
         "in_lo": tile.in_lo, "in_hi": tile.in_hi, "n_in_needed": tile.n_in_needed,
         "in_h": layer.in_shape[0], "in_w": layer.in_shape[1], "in_c": layer.in_shape[2],
-        "out_h": layer.out_shape[0], "out_w": layer.out_shape[1], "out_c": layer.out_shape[2],
+        "out_h": out_h, "out_w": out_w, "out_c": out_c,
         "kernel_h": layer.kernel[0], "kernel_w": layer.kernel[1],
         "stride_h": layer.strides[0], "stride_w": layer.strides[1],
         "pad_top": layer.pads[0], "pad_left": layer.pads[1],
@@ -140,8 +152,15 @@ def params(plan: Plan, vertex: VertexPlan, tile: Tile, work_bytes: int) -> np.nd
         "samples_per_load": memory.SAMPLES_PER_LOAD if tile.role == "input" or is_output else 0,
         "work_bytes": work_bytes,
         "unpaced_errors": int(plan.error_routing == "thesis"),
-        "ring_gap_us": ring_gap_us(len(vertex.tiles)),
+        "ring_gap_us": ring_gap_us(len(vertex.tiles), layer.fused),
     }
+    if layer.fused:
+        values.update({
+            "pool_kernel_h": layer.pool_kernel[0], "pool_kernel_w": layer.pool_kernel[1],
+            "pool_stride_h": layer.pool_strides[0], "pool_stride_w": layer.pool_strides[1],
+            "pool_pad_top": layer.pool_pads[0], "pool_pad_left": layer.pool_pads[1],
+            "pool_out_h": layer.out_shape[0], "pool_out_w": layer.out_shape[1],
+        })
     return _struct(PARAM_FIELDS, values)
 
 

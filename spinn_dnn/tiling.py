@@ -44,7 +44,10 @@ def receptive_mask(layer: Layer, lo: int, hi: int) -> np.ndarray:
     oy, ox, oc = np.unravel_index(np.arange(lo, hi), layer.out_shape)
     (kh, kw), (sh, sw), (pt, pl) = layer.kernel, layer.strides, layer.pads
     if layer.kind == "conv":
-        for y, x in set(zip(oy.tolist(), ox.tolist(), strict=True)):
+        positions = set(zip(oy.tolist(), ox.tolist(), strict=True))
+        if layer.fused:  # a pooled atom reads the convolution outputs of its pooling window
+            positions = {at for y, x in positions for at in pool_window(layer, y, x)}
+        for y, x in positions:
             r0, c0 = y * sh - pt, x * sw - pl
             mask[max(r0, 0):max(r0 + kh, 0), max(c0, 0):max(c0 + kw, 0), :] = True
     else:  # pooling: each output reads its own channel only
@@ -52,6 +55,15 @@ def receptive_mask(layer: Layer, lo: int, hi: int) -> np.ndarray:
             r0, c0 = y * sh - pt, x * sw - pl
             mask[max(r0, 0):max(r0 + kh, 0), max(c0, 0):max(c0 + kw, 0), ch] = True
     return mask.ravel()
+
+
+def pool_window(layer: Layer, y: int, x: int) -> list[tuple[int, int]]:
+    """The convolution output positions the pooled position (y, x) of a fused layer pools
+    (those inside the convolution's output: 'same' pooling skips the rest)."""
+    (kh, kw), (sh, sw), (pt, pl) = layer.pool_kernel, layer.pool_strides, layer.pool_pads
+    ch, cw, _ = layer.conv_out_shape
+    r0, c0 = y * sh - pt, x * sw - pl
+    return [(r, c) for r in range(max(r0, 0), min(r0 + kh, ch)) for c in range(max(c0, 0), min(c0 + kw, cw))]
 
 
 def _span(mask: np.ndarray) -> tuple[int, int, int]:
@@ -84,7 +96,7 @@ def _layer_tiles(layer: Layer, label: str, p: int, s: int, prev_out: list[Tile],
                 tile.channels = sorted(set((np.arange(lo, hi) % layer.out_shape[2]).tolist()))
                 if layer.kind == "conv":
                     tile.memory = memory.conv(hi - lo, len(tile.channels), layer.fan_in, span, s,
-                                              layer.out_shape[2])
+                                              layer.out_shape[2], layer.pool, layer.pool_taps)
                 else:
                     tile.memory = memory.pool(hi - lo, span, s, layer.kind == "maxpool")
         tile.memory = memory.fixed(n_src + memory.KEY_TABLE_RESERVE) + tile.memory
@@ -151,7 +163,8 @@ def _split_dense(layer: Layer, s: int, prev_out: list[Tile]) -> tuple[VertexPlan
 
 def tile_layers(layers: list[Layer], policy: str, in_flight: int,
                 max_atoms_per_core: int | None = None,
-                error_routing: str = "per_tile") -> tuple[list[VertexPlan], list[Route]]:
+                error_routing: str = "per_tile",
+                atom_caps: dict[int, int] | None = None) -> tuple[list[VertexPlan], list[Route]]:
     """Vertices (tiles) of every layer and the routes between them.
 
     `max_atoms_per_core` (auto only, rounded down to a power of two) trades cores
@@ -159,7 +172,8 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
     `error_routing` (ERROR_ROUTINGS): "per_tile" sends each error to the tile that
     owns its atom; "multicast" sends every error to every tile of the layer below,
     paced; "thesis" multicasts them too, sent back to back as the thesis
-    prototype did (kept to reproduce its dropped packets).
+    prototype did (kept to reproduce its dropped packets).  `atom_caps` (layer index: atoms)
+    bounds a layer's atoms per tile (spinn_dnn.fusion.fused_caps).
     """
     if policy not in POLICIES:
         raise ValueError(f"policy {policy!r}; allowed: {', '.join(POLICIES)}")
@@ -167,7 +181,7 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
         raise ValueError(f"error_routing {error_routing!r}; allowed: {', '.join(ERROR_ROUTINGS)}")
     # A tile's error buffers depend on how many tiles of the next layer send it errors, known
     # only once every layer is tiled: halve the tiles of a layer that then overflows, and redo.
-    caps: dict[int, int] = {}
+    caps: dict[int, int] = dict(atom_caps or {})
     while True:
         vertices, routes = _tile_once(layers, policy, in_flight, max_atoms_per_core, error_routing, caps)
         exact = exact_memory(vertices, routes, in_flight)
@@ -289,7 +303,7 @@ def shares_filters(vertex: VertexPlan) -> bool:
     return False
 
 
-def ring_gap_us(n_tiles: int) -> int:
+def ring_gap_us(n_tiles: int, fused: bool = False) -> int:
     """Microseconds between a gradient ring's values (params.ring_gap_us, layer.c).
 
     The toolchain routes a partition whose sources are also its targets to
@@ -297,9 +311,14 @@ def ring_gap_us(n_tiles: int) -> int:
     with n tiles passing values on at once a link carries n per gap, and a link
     takes about 3 payload packets a microsecond (cost_model.h, ASSUMED).  A gap
     of n/2 us keeps that under two; at least 4 us, so that a tile's packet
-    handler keeps up with a ring value and a final sum per gap.
+    handler keeps up with a ring value and a final sum per gap.  A fused layer
+    (spinn_dnn.fusion) gets twice that: its chips also carry the next layer's
+    errors, which went to the pooling layer's chips before, while the ring
+    runs, and at n/2 us LeNet-5's fused C1 dropped its first ring value (a
+    link busy too long at chip (1, 0)); at n us none dropped.
     """
-    return max(4, -(-n_tiles // 2))
+    gap = max(4, -(-n_tiles // 2))
+    return 2 * gap if fused else gap
 
 
 def gradient_ring(layer: Layer, vertex: VertexPlan) -> list[Route]:

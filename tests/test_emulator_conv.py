@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 
 import spinn_dnn
 import workloads
@@ -123,3 +124,38 @@ def test_lenet5_matches_keras(tmp_path):
     sm = _train_and_compare(model, x, y, tmp_path, lr=0.01)
     tiles = {v.label: len(v.tiles) for v in sm.plan.vertices}
     assert tiles["C1"] > 1 and tiles["C3"] > 1  # filters with copies: the gradient ring ran
+
+
+def _no_pooling_tiles(sm) -> None:
+    assert all(v.role != "pool" for v in sm.plan.vertices)
+    assert any(layer.fused for layer in sm.plan.layers)
+
+
+@pytest.mark.parametrize("pool", [keras.layers.MaxPooling2D, keras.layers.AveragePooling2D])
+def test_pooling_folded_onto_convolution_matches_keras(pool, tmp_path):
+    # fuse_pooling (spinn_dnn.fusion): overlapping windows (3, stride 2) and 'same' pooling whose
+    # windows hang over the convolution's edge, twice, so that a fused layer feeds another
+    keras.utils.set_random_seed(6)
+    inputs = keras.Input((9, 9, 2))
+    h = keras.layers.Conv2D(4, 3, activation="sigmoid", name="conv")(inputs)
+    h = pool(3, strides=2, padding="same", name="pool")(h)
+    h = keras.layers.Conv2D(3, 2, activation="relu", name="conv2")(h)
+    h = pool(2, padding="same", name="pool2")(h)
+    h = keras.layers.Flatten()(h)
+    model = _with_biases(keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(h)), 6)
+    x, y = _data((9, 9, 2), 4, seed=5)
+    sm = _train_and_compare(model, x, y, tmp_path, max_atoms_per_core=16, fuse_pooling=True)
+    _no_pooling_tiles(sm)
+    assert len(_conv_vertex(sm, "conv").tiles) >= 2  # errors cross tile boundaries into the fused layer
+
+
+def test_lenet5_with_pooling_folded_matches_keras(tmp_path):
+    # as test_lenet5_matches_keras, with S2 and S4 computed on C1's and C3's tiles
+    keras.utils.set_random_seed(5)
+    model = workloads.get("mnist_lenet5").build_model()
+    data = workloads.get("mnist_lenet5").load_data(None)
+    x, y = data.x_train[:STEPS * BATCH], data.y_train[:STEPS * BATCH]
+    sm = _train_and_compare(model, x, y, tmp_path, lr=0.01, fuse_pooling=True)
+    _no_pooling_tiles(sm)
+    tiles = {v.label: len(v.tiles) for v in sm.plan.vertices}
+    assert "S2" not in tiles and tiles["C1"] > 1 and tiles["C3"] > 1

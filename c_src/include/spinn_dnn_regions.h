@@ -87,6 +87,14 @@ typedef struct {
     uint32_t work_bytes;  // size of the WORK region
     uint32_t unpaced_errors;  // 1: errors sent back to back, as the thesis prototype did (error_routing thesis)
     uint32_t ring_gap_us;  // conv: microseconds between gradient ring values (tiling.ring_gap_us)
+    uint32_t pool_kernel_h;  // conv with pooling folded on (pool != POOL_NONE): the pooling window over the conv outputs (out_h x out_w); the atoms are the pooled values
+    uint32_t pool_kernel_w;
+    uint32_t pool_stride_h;
+    uint32_t pool_stride_w;
+    uint32_t pool_pad_top;
+    uint32_t pool_pad_left;
+    uint32_t pool_out_h;  // the pooled shape (channels: out_c)
+    uint32_t pool_out_w;
 } params_t;
 
 // KEYS region: uint32_t n_out; key_entry_t out[n_out]; uint32_t n_in; key_entry_t in[n_in];

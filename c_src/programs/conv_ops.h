@@ -25,15 +25,20 @@ static inline uint clip_taps(int start, uint taps, uint size, uint *first) {
     return hi > lo ? (uint) hi : (uint) lo;
 }
 
-static inline conv_window_t conv_window(const params_t *p, uint atom) {
+// The window of the output at row oy, column ox (of out_h x out_w) and channel `channel`.
+static inline conv_window_t conv_window_at(const params_t *p, uint oy, uint ox, uint channel) {
     conv_window_t w;
-    uint position = atom / p->out_c;
-    w.channel = atom % p->out_c;
-    w.y0 = (int) ((position / p->out_w) * p->stride_h) - (int) p->pad_top;
-    w.x0 = (int) ((position % p->out_w) * p->stride_w) - (int) p->pad_left;
+    w.channel = channel;
+    w.y0 = (int) (oy * p->stride_h) - (int) p->pad_top;
+    w.x0 = (int) (ox * p->stride_w) - (int) p->pad_left;
     w.ky1 = clip_taps(w.y0, p->kernel_h, p->in_h, &w.ky0);
     w.kx1 = clip_taps(w.x0, p->kernel_w, p->in_w, &w.kx0);
     return w;
+}
+
+static inline conv_window_t conv_window(const params_t *p, uint atom) {
+    uint position = atom / p->out_c;
+    return conv_window_at(p, position / p->out_w, position % p->out_w, atom % p->out_c);
 }
 
 // Index into x (inputs from in_lo) of channel 0 at tap (ky, kx) of a window.
@@ -45,26 +50,18 @@ static inline uint window_taps(const conv_window_t *w) {
     return (w->ky1 - w->ky0) * (w->kx1 - w->kx0);
 }
 
-// Sets a bit in `covered` (zeroed here; a bit per input of [in_lo, in_hi)) for each input some
-// receptive field of the tile's atoms reads: every input channel of a convolution's taps, the
-// output's own channel of a pooling window.  Returns how many are set: spinn_dnn.tiling counts
-// them the same way (n_in_needed), and only their errors go back.
-static inline uint receptive_cover(const params_t *p, uint per_channel, uint32_t *covered, uint n_x) {
-    for (uint j = 0; j < (n_x + 31) / 32; j++) {
-        covered[j] = 0;
-    }
+// Marks in `covered` the inputs of one window not marked yet, channels [c0, c1) of each tap;
+// returns how many it marked.
+static inline uint cover_window(const params_t *p, const conv_window_t *win, uint c0, uint c1, uint32_t *covered,
+                                uint n_x) {
     uint n = 0;
-    for (uint atom = p->atom_lo; atom < p->atom_hi; atom++) {
-        conv_window_t win = conv_window(p, atom);
-        uint c0 = per_channel ? win.channel : 0, c1 = per_channel ? win.channel + 1 : p->in_c;
-        for (uint ky = win.ky0; ky < win.ky1; ky++) {
-            for (uint kx = win.kx0; kx < win.kx1; kx++) {
-                for (uint c = c0; c < c1; c++) {
-                    uint at = window_input(p, &win, ky, kx) + c;
-                    if (at < n_x && !(covered[at >> 5] & (1u << (at & 31)))) {
-                        covered[at >> 5] |= 1u << (at & 31);
-                        n++;
-                    }
+    for (uint ky = win->ky0; ky < win->ky1; ky++) {
+        for (uint kx = win->kx0; kx < win->kx1; kx++) {
+            for (uint c = c0; c < c1; c++) {
+                uint at = window_input(p, win, ky, kx) + c;
+                if (at < n_x && !(covered[at >> 5] & (1u << (at & 31)))) {
+                    covered[at >> 5] |= 1u << (at & 31);
+                    n++;
                 }
             }
         }
@@ -72,25 +69,73 @@ static inline uint receptive_cover(const params_t *p, uint per_channel, uint32_t
     return n;
 }
 
-// y[i] = kernel . receptive field + bias, for the tile's n_out atoms (before the activation).
-static inline void conv_forward(const params_t *p, const float *w, uint row_length, const uint *row_of,
-                                const float *x, float *y, uint n_out) {
-    uint fan_in = row_length - 1, taps = 0;
-    for (uint i = 0; i < n_out; i++) {
-        conv_window_t win = conv_window(p, p->atom_lo + i);
-        const float *row = &w[row_of[win.channel] * row_length];
-        float acc = 0.0f;
-        for (uint ky = win.ky0; ky < win.ky1; ky++) {
-            for (uint kx = win.kx0; kx < win.kx1; kx++) {
-                const float *xi = &x[window_input(p, &win, ky, kx)];
-                const float *wi = &row[(ky * p->kernel_w + kx) * p->in_c];
+static inline void clear_cover(uint32_t *covered, uint n_x) {
+    for (uint j = 0; j < (n_x + 31) / 32; j++) {
+        covered[j] = 0;
+    }
+}
+
+// Sets a bit in `covered` (zeroed here; a bit per input of [in_lo, in_hi)) for each input some
+// receptive field of the tile's atoms reads: every input channel of a convolution's taps, the
+// output's own channel of a pooling window.  Returns how many are set: spinn_dnn.tiling counts
+// them the same way (n_in_needed), and only their errors go back.
+static inline uint receptive_cover(const params_t *p, uint per_channel, uint32_t *covered, uint n_x) {
+    clear_cover(covered, n_x);
+    uint n = 0;
+    for (uint atom = p->atom_lo; atom < p->atom_hi; atom++) {
+        conv_window_t win = conv_window(p, atom);
+        n += cover_window(p, &win, per_channel ? win.channel : 0, per_channel ? win.channel + 1 : p->in_c,
+                          covered, n_x);
+    }
+    return n;
+}
+
+// One output before the activation: the kernel row (bias last) over the window's taps.
+static inline float conv_dot(const params_t *p, const conv_window_t *win, const float *row, const float *x) {
+    float acc = 0.0f;
+    for (uint ky = win->ky0; ky < win->ky1; ky++) {
+        for (uint kx = win->kx0; kx < win->kx1; kx++) {
+            const float *xi = &x[window_input(p, win, ky, kx)];
+            const float *wi = &row[(ky * p->kernel_w + kx) * p->in_c];
+            for (uint c = 0; c < p->in_c; c++) {
+                acc += wi[c] * xi[c];
+            }
+        }
+    }
+    return acc + row[p->kernel_h * p->kernel_w * p->in_c];
+}
+
+// One output's share of the backward pass, given its dL/dz d: the kernel gradient row (bias
+// last) += d x over the window, and dx (if any) += W d.
+static inline void conv_backward_at(const params_t *p, const conv_window_t *win, const float *row, float *grow,
+                                    const float *x, float d, float *dx) {
+    for (uint ky = win->ky0; ky < win->ky1; ky++) {
+        for (uint kx = win->kx0; kx < win->kx1; kx++) {
+            uint at = window_input(p, win, ky, kx);
+            uint k = (ky * p->kernel_w + kx) * p->in_c;
+            for (uint c = 0; c < p->in_c; c++) {
+                grow[k + c] += d * x[at + c];
+            }
+            if (dx) {
                 for (uint c = 0; c < p->in_c; c++) {
-                    acc += wi[c] * xi[c];
+                    dx[at + c] += row[k + c] * d;
                 }
             }
         }
+    }
+    if (p->use_bias) {  // a layer without a bias keeps its zero column at zero
+        grow[p->kernel_h * p->kernel_w * p->in_c] += d;
+    }
+}
+
+// y[i] = kernel . receptive field + bias, for the tile's n_out atoms (before the activation).
+static inline void conv_forward(const params_t *p, const float *w, uint row_length, const uint *row_of,
+                                const float *x, float *y, uint n_out) {
+    uint taps = 0;
+    for (uint i = 0; i < n_out; i++) {
+        conv_window_t win = conv_window(p, p->atom_lo + i);
+        y[i] = conv_dot(p, &win, &w[row_of[win.channel] * row_length], x);
         taps += window_taps(&win);
-        y[i] = acc + row[fan_in];
     }
     SPINN_ACCOUNT(SPINN_OP_FMAC, taps * p->in_c);
     SPINN_ACCOUNT(SPINN_OP_WORD, 12 * n_out + 4 * taps);
@@ -102,7 +147,7 @@ static inline void conv_forward(const params_t *p, const float *w, uint row_leng
 static inline void conv_backward(const params_t *p, const float *w, float *g, uint row_length,
                                  const uint *row_of, const float *x, const float *dz, float *dx, uint n_x,
                                  uint n_out) {
-    uint fan_in = row_length - 1, taps = 0;
+    uint taps = 0;
     if (dx) {
         for (uint j = 0; j < n_x; j++) {
             dx[j] = 0.0f;
@@ -111,27 +156,8 @@ static inline void conv_backward(const params_t *p, const float *w, float *g, ui
     for (uint i = 0; i < n_out; i++) {
         conv_window_t win = conv_window(p, p->atom_lo + i);
         uint r = row_of[win.channel];
-        const float *row = &w[r * row_length];
-        float *grow = &g[r * row_length];
-        float d = dz[i];
-        for (uint ky = win.ky0; ky < win.ky1; ky++) {
-            for (uint kx = win.kx0; kx < win.kx1; kx++) {
-                uint at = window_input(p, &win, ky, kx);
-                uint k = (ky * p->kernel_w + kx) * p->in_c;
-                for (uint c = 0; c < p->in_c; c++) {
-                    grow[k + c] += d * x[at + c];
-                }
-                if (dx) {
-                    for (uint c = 0; c < p->in_c; c++) {
-                        dx[at + c] += row[k + c] * d;
-                    }
-                }
-            }
-        }
+        conv_backward_at(p, &win, &w[r * row_length], &g[r * row_length], x, dz[i], dx);
         taps += window_taps(&win);
-        if (p->use_bias) {  // a layer without a bias keeps its zero column at zero
-            grow[fan_in] += d;
-        }
     }
     SPINN_ACCOUNT(SPINN_OP_FMAC, taps * p->in_c * (dx ? 2 : 1) + n_out);
     SPINN_ACCOUNT(SPINN_OP_WORD, 12 * n_out + 4 * taps + (dx ? n_x : 0));

@@ -6,7 +6,10 @@
 //   conv:  atoms of a Conv2D/Conv1D layer (conv_ops.h), with the filters of the
 //          channels it covers; tiles that hold copies of a filter reduce its
 //          gradient before each update (the gradient ring, below);
-//   pool:  atoms of a MaxPooling2D/AveragePooling2D layer (pool_ops.h), no weights.
+//   pool:  atoms of a MaxPooling2D/AveragePooling2D layer (pool_ops.h), no weights;
+//   conv with params.pool set: a convolution with the pooling layer after it folded
+//          on (conv_pool_ops.h): its atoms are the pooled values, and the
+//          activation acts before the pooling, inside the tile's arithmetic.
 //
 // Forward: receives its layer's inputs by key (fwd packets, payload: float
 // bits), computes y = act(W x + b) for its rows in float32 and sends y on its
@@ -56,6 +59,7 @@
 // float loss.
 #include "activation.h"
 #include "conv_ops.h"
+#include "conv_pool_ops.h"
 #include "pool_ops.h"
 #include "tile_common.h"
 
@@ -113,7 +117,9 @@ typedef struct {
     float *dz;  // n_out: dL/dz of the sample being back-propagated
     float *dx;  // n_x: dL/dx to send back
     uint *row_of;   // conv: the row of each of the layer's channels (out_c entries)
-    uint *argmax;   // max pooling: in_flight x n_out, the input each output took
+    uint *argmax;   // max pooling: in_flight x n_out, the input (fused: the conv output) each output took
+    uint fused;     // a conv tile with a pooling layer folded on (conv_pool_ops.h)
+    float *act;     // fused average pooling: in_flight x n_out x window, each window output's activation
     uint32_t *covered;  // conv, pool (training): a bit per input in [in_lo, in_hi) a receptive field reads
     // gradient ring (conv): see above
     const key_entry_t *gring, *gsum;  // outgoing: to the next tile / (last tile) to all others
@@ -196,7 +202,10 @@ static void forward(uint slot, uint sample) {
     const params_t *p = S->r.params;
     const float *x = &S->x[slot * S->n_x];
     float *y = &S->y[slot * (S->n_out + 1)];
-    if (S->role == ROLE_CONV) {
+    if (S->fused) {  // the activation acts inside, before the pooling
+        conv_pool_forward(p, S->w, S->row_length, S->row_of, x, y, S->argmax ? &S->argmax[slot * S->n_out] : NULL,
+                          S->act ? &S->act[slot * S->n_out * pool_window_size(p)] : NULL, S->n_out);
+    } else if (S->role == ROLE_CONV) {
         conv_forward(p, S->w, S->row_length, S->row_of, x, y, S->n_out);
     } else if (S->role == ROLE_POOL) {
         pool_forward(p, x, y, S->argmax ? &S->argmax[slot * S->n_out] : NULL, S->n_out);
@@ -212,7 +221,9 @@ static void forward(uint slot, uint sample) {
         SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->fan_in);
         SPINN_ACCOUNT(SPINN_OP_FADD, S->n_rows);
     }
-    apply_activation(p->activation, y, S->n_out);
+    if (!S->fused) {
+        apply_activation(p->activation, y, S->n_out);
+    }
     if (p->is_output) {
         y[S->n_out] = 0.0f;
         if (S->has_label) {
@@ -348,9 +359,16 @@ static void backward(uint slot, uint sample) {
             S->dz[r] = sum;
         }
         SPINN_ACCOUNT(SPINN_OP_FADD, S->n_out * S->n_bwd_in);
-        activation_backward(p->activation, y, S->dz, S->n_out);
+        if (!S->fused) {  // fused: dz is dL/dy of the pooled values; f' acts inside, per window output
+            activation_backward(p->activation, y, S->dz, S->n_out);
+        }
     }
-    if (S->role == ROLE_CONV) {
+    if (S->fused) {
+        conv_pool_backward(p, S->w, S->g, S->row_length, S->row_of, x, y, S->dz,
+                           S->argmax ? &S->argmax[slot * S->n_out] : NULL,
+                           S->act ? &S->act[slot * S->n_out * pool_window_size(p)] : NULL, S->bwd ? S->dx : NULL,
+                           S->n_x, S->n_out);
+    } else if (S->role == ROLE_CONV) {
         conv_backward(p, S->w, S->g, S->row_length, S->row_of, x, S->dz, S->bwd ? S->dx : NULL, S->n_x,
                       S->n_out);
     } else if (S->role == ROLE_POOL) {
@@ -557,9 +575,15 @@ static uint allocate(void) {
             return FALSE;
         }
     }
-    if (S->role == ROLE_POOL && S->r.params->pool == POOL_MAX) {
+    if ((S->role == ROLE_POOL || S->fused) && S->r.params->pool == POOL_MAX) {
         S->argmax = spin1_malloc(S->in_flight * S->n_out * sizeof(uint));
         if (!S->argmax) {
+            return FALSE;
+        }
+    }
+    if (S->fused && S->r.params->pool == POOL_AVERAGE && S->training) {
+        S->act = spin1_malloc(S->in_flight * S->n_out * pool_window_size(S->r.params) * sizeof(float));
+        if (!S->act) {
             return FALSE;
         }
     }
@@ -612,6 +636,10 @@ static uint geometry_ok(const params_t *p, const uint32_t *row_ids) {
     if (S->fan_in != p->kernel_h * p->kernel_w * p->in_c || p->is_output || !p->out_c) {
         return FALSE;
     }
+    if (S->fused && (p->pool >= N_POOLS || !p->pool_kernel_h || !p->pool_kernel_w || !p->pool_stride_h ||
+                     !p->pool_stride_w || p->n_layer_atoms != p->pool_out_h * p->pool_out_w * p->out_c)) {
+        return FALSE;  // the pooled grid does not describe this layer's atoms
+    }
     for (uint c = 0; c < p->out_c; c++) {
         S->row_of[c] = S->n_rows;  // not held
     }
@@ -641,6 +669,7 @@ static void layer_main(void) {
     S->opt = data_specification_get_region(REGION_OPTIMIZER, ds);
     S->training = S->opt->batch_size > 0;
     S->role = p->role;
+    S->fused = p->role == ROLE_CONV && p->pool != POOL_NONE;
     S->n_rows = wh->n_rows;
     S->row_length = wh->row_length;
     S->fan_in = wh->row_length ? wh->row_length - 1 : 0;
@@ -694,7 +723,9 @@ static void layer_main(void) {
         return;
     }
     if (!geometry_ok(p, (const uint32_t *) wh + 2) ||
-            (S->covered && receptive_cover(p, S->role == ROLE_POOL, S->covered, S->n_x) != p->n_in_needed)) {
+            (S->covered && (S->fused ? conv_pool_cover(p, S->covered, S->n_x)
+                                     : receptive_cover(p, S->role == ROLE_POOL, S->covered, S->n_x)) !=
+                               p->n_in_needed)) {
         spin1_exit(EXIT_BAD_IMAGE);  // the receivers expect exactly the covered inputs' errors
         return;
     }
