@@ -171,9 +171,10 @@ def plan_model(model: Any, policy: str = "auto", in_flight: int | None = None,
         in_flight = default_in_flight(len(layers))
     caps = None
     if fuse_pooling:
-        plain_vertices, _ = tile_layers(layers, policy, in_flight, max_atoms_per_core, error_routing)
         plain, layers = layers, fold_pooling(layers)
-        caps = fused_caps(layers, plain_vertices, plain) if policy == "auto" else None
+        if policy == "auto":
+            plain_vertices, _ = tile_layers(plain, policy, in_flight, max_atoms_per_core, error_routing)
+            caps = fused_caps(layers, plain_vertices, plain)
     vertices, routes = tile_layers(layers, policy, in_flight, max_atoms_per_core, error_routing, caps)
     plan = Plan(model.name, policy, in_flight, layers, vertices, routes, dict(optimizer or DEFAULT_OPTIMIZER),
                 error_routing)

@@ -159,3 +159,23 @@ def test_lenet5_with_pooling_folded_matches_keras(tmp_path):
     _no_pooling_tiles(sm)
     tiles = {v.label: len(v.tiles) for v in sm.plan.vertices}
     assert "S2" not in tiles and tiles["C1"] > 1 and tiles["C3"] > 1
+
+
+@pytest.mark.parametrize("fuse_pooling", [False, True])
+def test_input_atoms_no_window_reads_leave_their_tile_idle(fuse_pooling, tmp_path):
+    # 'valid' pooling of the 5x5 convolution output reads rows and columns 0-3 only, so with
+    # fusion the input's last row feeds nothing; with a 1x1 kernel of stride 3 the plain plan
+    # leaves input atoms unread too.  Their input tiles have no fwd keys and must only keep pace
+    # (found by an independent review: input.c stopped them with exit 2).
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6, 6, 1))
+    kernel, stride = (2, 1) if fuse_pooling else (1, 3)
+    h = keras.layers.Conv2D(2, kernel, strides=stride, activation="relu", name="conv")(inputs)
+    h = keras.layers.MaxPooling2D(2, name="pool")(h) if fuse_pooling else h
+    h = keras.layers.Flatten()(h)
+    model = _with_biases(keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(h)), 0)
+    x, y = _data((6, 6, 1), 3, seed=7)
+    sm = _train_and_compare(model, x, y, tmp_path, max_atoms_per_core=4, fuse_pooling=fuse_pooling)
+    senders = {r.src for r in sm.plan.routes if r.pid == "fwd"}
+    inputs_v = next(v for v in sm.plan.vertices if v.role == "input")
+    assert any((inputs_v.label, t.index) not in senders for t in inputs_v.tiles)  # the case arose

@@ -45,7 +45,9 @@ static void send_sample(uint sample, uint unused) {
         const uint32_t *labels = &work[HEADER_WORDS + S->n_samples * S->n_atoms];
         spin1_send_mc_packet(S->label->key, labels[sample], WITH_PAYLOAD);
     }
-    tile_send_paced(S->fwd, S->x, S->n_atoms, S->r.params->tile_index, S->r.params->n_tiles);
+    if (S->fwd) {  // a tile whose atoms no receptive field reads has no fwd keys: it only keeps pace
+        tile_send_paced(S->fwd, S->x, S->n_atoms, S->r.params->tile_index, S->r.params->n_tiles);
+    }
     if (S->opt->batch_size && tile_ends_batch(S->opt->epoch_samples, S->opt->batch_size, S->sent)) {
         S->gap_left = work[2];
     }
@@ -106,7 +108,7 @@ static void input_main(void) {
     S->n_atoms = S->r.params->atom_hi - S->r.params->atom_lo;
     S->n_samples = work[0];
     S->x = spin1_malloc(S->n_atoms * sizeof(float));
-    if (!S->fwd || !S->x || S->fwd->count != S->n_atoms) {
+    if (!S->x || (S->fwd && S->fwd->count != S->n_atoms)) {
         spin1_exit(2);
         return;
     }
