@@ -69,6 +69,12 @@ static inline uint cover_window(const params_t *p, const conv_window_t *win, uin
     return n;
 }
 
+static inline void zero_floats(float *v, uint n) {
+    for (uint j = 0; j < n; j++) {
+        v[j] = 0.0f;
+    }
+}
+
 static inline void clear_cover(uint32_t *covered, uint n_x) {
     for (uint j = 0; j < (n_x + 31) / 32; j++) {
         covered[j] = 0;
@@ -149,9 +155,7 @@ static inline void conv_backward(const params_t *p, const float *w, float *g, ui
                                  uint n_out) {
     uint taps = 0;
     if (dx) {
-        for (uint j = 0; j < n_x; j++) {
-            dx[j] = 0.0f;
-        }
+        zero_floats(dx, n_x);
     }
     for (uint i = 0; i < n_out; i++) {
         conv_window_t win = conv_window(p, p->atom_lo + i);

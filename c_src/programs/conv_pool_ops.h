@@ -17,6 +17,7 @@
 
 #include "activation.h"
 #include "conv_ops.h"
+#include "pool_ops.h"
 
 // The convolution outputs a pooled atom pools: rows [y0, y1) x columns [x0, x1) of the
 // convolution's grid (window positions outside it are skipped, as TensorFlow's 'same' pooling).
@@ -75,8 +76,7 @@ static inline void conv_pool_forward(const params_t *p, const float *w, uint row
     for (uint i = 0; i < n_out; i++) {
         pool_span_t s = pool_span(p, p->atom_lo + i);
         const float *row = &w[row_of[s.channel] * row_length];
-        float best = 0.0f, sum = 0.0f;
-        uint best_at = 0, seen = 0;
+        pool_acc_t acc = {0.0f, 0.0f, 0, 0};
         for (uint cy = s.y0; cy < s.y1; cy++) {
             for (uint cx = s.x0; cx < s.x1; cx++) {
                 conv_window_t win = conv_window_at(p, cy, cx, s.channel);
@@ -84,21 +84,15 @@ static inline void conv_pool_forward(const params_t *p, const float *w, uint row
                 apply_activation(p->activation, &a, 1);
                 taps += window_taps(&win);
                 if (act) {
-                    act[i * pool_window_size(p) + seen] = a;
+                    act[i * pool_window_size(p) + acc.seen] = a;
                 }
-                if (seen++ == 0 || a > best) {
-                    best = a;
-                    best_at = cy * p->out_w + cx;
-                }
-                sum += a;
+                pool_take(&acc, a, cy * p->out_w + cx);
             }
         }
-        outputs += seen;
+        outputs += acc.seen;
+        y[i] = pool_value(p, &acc);
         if (p->pool == POOL_MAX) {
-            y[i] = best;
-            argmax[i] = best_at;
-        } else {
-            y[i] = seen ? sum / (float) seen : 0.0f;
+            argmax[i] = acc.best_at;
         }
     }
     SPINN_ACCOUNT(SPINN_OP_FMAC, taps * p->in_c);
@@ -116,9 +110,7 @@ static inline void conv_pool_backward(const params_t *p, const float *w, float *
                                       const uint *argmax, const float *act, float *dx, uint n_x, uint n_out) {
     uint taps = 0, outputs = 0;
     if (dx) {
-        for (uint j = 0; j < n_x; j++) {
-            dx[j] = 0.0f;
-        }
+        zero_floats(dx, n_x);
     }
     for (uint i = 0; i < n_out; i++) {
         pool_span_t s = pool_span(p, p->atom_lo + i);

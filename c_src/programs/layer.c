@@ -198,17 +198,25 @@ static void loss_and_delta(float *y, float *dz, uint sample) {
     }
 }
 
+// This slot's max-pooling winners and (fused average pooling) window activations, or NULL.
+static uint *slot_argmax(uint slot) {
+    return S->argmax ? &S->argmax[slot * S->n_out] : NULL;
+}
+
+static float *slot_act(uint slot) {
+    return S->act ? &S->act[slot * S->n_out * pool_window_size(S->r.params)] : NULL;
+}
+
 static void forward(uint slot, uint sample) {
     const params_t *p = S->r.params;
     const float *x = &S->x[slot * S->n_x];
     float *y = &S->y[slot * (S->n_out + 1)];
     if (S->fused) {  // the activation acts inside, before the pooling
-        conv_pool_forward(p, S->w, S->row_length, S->row_of, x, y, S->argmax ? &S->argmax[slot * S->n_out] : NULL,
-                          S->act ? &S->act[slot * S->n_out * pool_window_size(p)] : NULL, S->n_out);
+        conv_pool_forward(p, S->w, S->row_length, S->row_of, x, y, slot_argmax(slot), slot_act(slot), S->n_out);
     } else if (S->role == ROLE_CONV) {
         conv_forward(p, S->w, S->row_length, S->row_of, x, y, S->n_out);
     } else if (S->role == ROLE_POOL) {
-        pool_forward(p, x, y, S->argmax ? &S->argmax[slot * S->n_out] : NULL, S->n_out);
+        pool_forward(p, x, y, slot_argmax(slot), S->n_out);
     } else {
         for (uint r = 0; r < S->n_rows; r++) {
             const float *row = &S->w[r * S->row_length];
@@ -364,16 +372,14 @@ static void backward(uint slot, uint sample) {
         }
     }
     if (S->fused) {
-        conv_pool_backward(p, S->w, S->g, S->row_length, S->row_of, x, y, S->dz,
-                           S->argmax ? &S->argmax[slot * S->n_out] : NULL,
-                           S->act ? &S->act[slot * S->n_out * pool_window_size(p)] : NULL, S->bwd ? S->dx : NULL,
-                           S->n_x, S->n_out);
+        conv_pool_backward(p, S->w, S->g, S->row_length, S->row_of, x, y, S->dz, slot_argmax(slot), slot_act(slot),
+                           S->bwd ? S->dx : NULL, S->n_x, S->n_out);
     } else if (S->role == ROLE_CONV) {
         conv_backward(p, S->w, S->g, S->row_length, S->row_of, x, S->dz, S->bwd ? S->dx : NULL, S->n_x,
                       S->n_out);
     } else if (S->role == ROLE_POOL) {
         if (S->bwd) {
-            pool_backward(p, S->dz, S->argmax ? &S->argmax[slot * S->n_out] : NULL, S->dx, S->n_x, S->n_out);
+            pool_backward(p, S->dz, slot_argmax(slot), S->dx, S->n_x, S->n_out);
         }
     } else {
         if (S->bwd) {  // dL/dx = W^T dL/dz, with the weights the forward pass used

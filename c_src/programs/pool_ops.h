@@ -10,31 +10,45 @@
 
 #include "conv_ops.h"
 
+// One window's pooling, value by value in window order: the max (the first of equals wins)
+// and where it was, and the sum (conv_pool_ops.h pools the same way).
+typedef struct {
+    float best, sum;
+    uint best_at, seen;
+} pool_acc_t;
+
+static inline void pool_take(pool_acc_t *a, float v, uint at) {
+    if (a->seen++ == 0 || v > a->best) {
+        a->best = v;
+        a->best_at = at;
+    }
+    a->sum += v;
+}
+
+// The pooled value: the max, or the average over the positions seen (those inside the input).
+static inline float pool_value(const params_t *p, const pool_acc_t *a) {
+    if (p->pool == POOL_MAX) {
+        return a->best;
+    }
+    return a->seen ? a->sum / (float) a->seen : 0.0f;
+}
+
 // y[i] for the tile's n_out atoms; argmax[i] (max pooling) the winning input, as an index into x.
 static inline void pool_forward(const params_t *p, const float *x, float *y, uint *argmax, uint n_out) {
     uint taps = 0;
     for (uint i = 0; i < n_out; i++) {
         conv_window_t win = conv_window(p, p->atom_lo + i);
-        uint count = window_taps(&win);
-        float best = 0.0f, sum = 0.0f;
-        uint best_at = 0, seen = 0;
+        pool_acc_t acc = {0.0f, 0.0f, 0, 0};
         for (uint ky = win.ky0; ky < win.ky1; ky++) {
             for (uint kx = win.kx0; kx < win.kx1; kx++) {
                 uint at = window_input(p, &win, ky, kx) + win.channel;
-                float v = x[at];
-                if (seen++ == 0 || v > best) {
-                    best = v;
-                    best_at = at;
-                }
-                sum += v;
+                pool_take(&acc, x[at], at);
             }
         }
-        taps += count;
+        taps += acc.seen;
+        y[i] = pool_value(p, &acc);
         if (p->pool == POOL_MAX) {
-            y[i] = best;
-            argmax[i] = best_at;
-        } else {
-            y[i] = count ? sum / (float) count : 0.0f;
+            argmax[i] = acc.best_at;
         }
     }
     SPINN_ACCOUNT(SPINN_OP_FADD, taps);
@@ -48,9 +62,7 @@ static inline void pool_forward(const params_t *p, const float *x, float *y, uin
 // evenly over the window (average).
 static inline void pool_backward(const params_t *p, const float *dz, const uint *argmax, float *dx, uint n_x,
                                  uint n_out) {
-    for (uint j = 0; j < n_x; j++) {
-        dx[j] = 0.0f;
-    }
+    zero_floats(dx, n_x);
     uint taps = 0;
     for (uint i = 0; i < n_out; i++) {
         if (p->pool == POOL_MAX) {

@@ -88,10 +88,11 @@ def _stage_cycles(plan, training: bool) -> tuple[float, float]:  # noqa: ANN001
             fan_in = layer.fan_in if v.role in ("conv", "pool") else span
             weights = len(t.channels) * (fan_in + 1) if v.role == "conv" else (
                 0 if v.role in ("pool", "input") else rows * (fan_in + 1))
-            fan_in *= layer.pool_taps if v.role == "conv" else 1  # fused: a window of outputs per atom
+            outputs = layer.pool_taps if v.role == "conv" else 1  # fused: a window of conv outputs per atom
+            fan_in *= outputs
             act = {"relu": mod.COST_FADD, "sigmoid": mod.COST_FEXP + mod.COST_FDIV, "tanh": 2 * mod.COST_FEXP,
                    "softmax": mod.COST_FEXP + 3 * mod.COST_FADD + mod.COST_FDIV}.get(layer.activation, 0)
-            act = act * (layer.pool_taps if v.role == "conv" else 1) if v.role != "input" else 0
+            act = act * outputs if v.role != "input" else 0
             cycles = rows * fan_in * mod.COST_FMAC + rows * act + span * (mod.ISR_CYCLES + 20)
             send = SEND_GAP_US * len(v.tiles) * rows
             if training and v.role != "input":
