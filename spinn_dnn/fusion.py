@@ -9,8 +9,9 @@ it computes the convolution outputs of its pooling window, applies the
 activation, pools them and sends only the pooled value; backward, it routes
 the pooled error to the window's winner (max) or shares it (average) and
 goes on through the convolution as before.  What reaches the next layer is
-the same arithmetic as the two layers apart (tests/test_emulator_conv.py
-compares both with Keras).
+computed as by the two layers apart; the kernel gradient is summed window by
+window rather than output by output, so its rounding differs
+(tests/test_emulator_conv.py compares both with Keras).
 
 Only a convolution whose outputs go nowhere else can absorb a pooling layer:
 no dropout on the convolution (it would act before the pooling) and no

@@ -162,7 +162,7 @@ def plan_model(model: Any, policy: str = "auto", in_flight: int | None = None,
     """The mapping plan of a Keras model (no toolchain yet): tiles, routes, keys, memory.
 
     `fuse_pooling` folds each pooling layer onto the convolution before it
-    (spinn_dnn.fusion): fewer packets and cores, the same arithmetic.
+    (spinn_dnn.fusion): fewer packets and cores, the same forward values.
     """
     layers = import_model(model)
     if in_flight is None:  # as without fusion, so that a fused tile's convolution gets the same DTCM

@@ -315,7 +315,8 @@ def ring_gap_us(n_tiles: int, fused: bool = False) -> int:
     (spinn_dnn.fusion) gets twice that: its chips also carry the next layer's
     errors, which went to the pooling layer's chips before, while the ring
     runs, and at n/2 us LeNet-5's fused C1 dropped its first ring value (a
-    link busy too long at chip (1, 0)); at n us none dropped.
+    link busy too long at chip (1, 0)); at n us none dropped in 512 training
+    samples (benchmarks/emulator_throughput.py --fuse-pooling).
     """
     gap = max(4, -(-n_tiles // 2))
     return 2 * gap if fused else gap

@@ -8,7 +8,8 @@
 // the packets between the two.  Backward, the pooled error goes to the
 // window's winner (max: the first of equals, as pool_ops.h) or is shared
 // evenly over it (average), through the activation's derivative, and on
-// through the convolution.
+// through the convolution; the kernel gradient is summed window by window, not
+// in a plain conv tile's output order, so its rounding can differ.
 //
 // For f' max pooling needs only the winner's activation, which is the pooled
 // value itself; average pooling keeps every window output's activation.
