@@ -16,7 +16,7 @@ For where the time goes, run it under `perf record -g` and read `perf report
 
 Usage:
     .venv/bin/python benchmarks/emulator_throughput.py [--workload mnist_mlp1] [--samples 4096]
-        [--fuse-pooling]
+        [--fuse-pooling] [--in-flight N]
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=4096)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--fuse-pooling", action="store_true", help="fold pooling layers onto their convolutions")
+    ap.add_argument("--in-flight", type=int, default=None,
+                    help="samples in flight per core (default: what training needs, 2 x layers + 2)")
     args = ap.parse_args()
 
     import keras
@@ -68,7 +70,8 @@ def main() -> None:
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy")
     t0 = time.perf_counter()
     sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1),
-                              run_dir=tempfile.mkdtemp(prefix="emu_bench_"), fuse_pooling=args.fuse_pooling)
+                              run_dir=tempfile.mkdtemp(prefix="emu_bench_"), fuse_pooling=args.fuse_pooling,
+                              in_flight=args.in_flight)
     map_s = time.perf_counter() - t0
     data = w.load_data()
     n = min(args.samples, len(data.x_train))
@@ -89,7 +92,7 @@ def main() -> None:
     predict = _figures(session, time.perf_counter() - t0, len(xt))
 
     print(json.dumps({"workload": args.workload, "fuse_pooling": args.fuse_pooling, "cores": sm.plan.n_cores,
-                      "in_flight": sm.plan.in_flight,
+                      "in_flight": sm.plan.in_flight, "input_tiles": len(sm.plan.vertices[0].tiles),
                       "batch_size": args.batch_size, "mapping_seconds": round(map_s, 2),
                       "training": train, "predict": predict,
                       "clock": "host wall time: time.perf_counter; device time: modeled (cost_model.h)"},

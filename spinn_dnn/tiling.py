@@ -182,6 +182,7 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
     # A tile's error buffers depend on how many tiles of the next layer send it errors, known
     # only once every layer is tiled: halve the tiles of a layer that then overflows, and redo.
     caps: dict[int, int] = dict(atom_caps or {})
+    input_sized = policy != "auto" or 0 in caps or len(layers) < 2
     while True:
         vertices, routes = _tile_once(layers, policy, in_flight, max_atoms_per_core, error_routing, caps)
         exact = exact_memory(vertices, routes, in_flight)
@@ -191,10 +192,50 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
                     sum(m.bytes for m in exact[(v.label, t.index)] if m.where == "dtcm") > memory.DTCM_BYTES
                     for t in v.tiles):
                 over[v.layer] = v.atoms_per_tile
-        if not over or any(p <= 1 for p in over.values()):
-            return vertices, routes  # fits, or finalise_memory names the tile that cannot
-        for li, p in over.items():
-            caps[li] = p // 2
+        if over and all(p > 1 for p in over.values()):
+            for li, p in over.items():
+                caps[li] = p // 2
+            continue
+        if not input_sized:  # once the first layer's tiles are known, size the input's to them
+            input_sized = True
+            p = input_atoms_per_tile(layers[1], vertices[1].tiles, vertices[0].atoms_per_tile)
+            if p < vertices[0].atoms_per_tile:
+                caps[0] = p
+                continue
+        return vertices, routes  # fits, or finalise_memory names the tile that cannot
+
+
+# Halving the input's tiles doubles its cores; it is worth that while it cuts the packets the
+# first layer's cores receive by at least this fraction.
+INPUT_SPLIT_MIN_SAVING = 0.25
+
+
+def input_atoms_per_tile(first: Layer, first_tiles: list[Tile], atoms_per_tile: int) -> int:
+    """Atoms per input tile: fewer than fit a core where that spares the first layer's cores
+    packets they would only discard.
+
+    A source tile's packets go to every tile that reads any of its atoms (one key
+    range, one route).  With the whole image on one input tile, each of LeNet-5's
+    74 C1 tiles received all 784 pixels to use about 60: 58,016 deliveries per
+    sample where 4,320 are needed, more than half of all the deliveries of a
+    training sample.  Tiles of a few image rows go only to the tiles whose
+    receptive fields reach those rows.  A Dense first layer reads every input,
+    so its input stays on as few tiles as fit.
+    """
+    masks = [_tile_mask(first, t) for t in first_tiles]
+    n = first.n_inputs
+
+    def deliveries(p: int) -> int:  # packets x receiving tiles, per sample
+        return sum((min(n, lo + p) - lo) * sum(1 for m in masks if m[lo:lo + p].any())
+                   for lo in range(0, n, p))
+
+    p, got = atoms_per_tile, deliveries(atoms_per_tile)
+    while p > 1:
+        half = deliveries(p // 2)
+        if half > (1 - INPUT_SPLIT_MIN_SAVING) * got:
+            break
+        p, got = p // 2, half
+    return p
 
 
 def _tile_once(layers: list[Layer], policy: str, in_flight: int, max_atoms_per_core: int | None,

@@ -160,6 +160,33 @@ def test_key_walk_catches_corrupted_tables(mapped):
             _corrupt_and_walk(sm, change)
 
 
+@pytest.mark.parametrize("name", MNIST)
+def test_input_is_split_only_where_the_first_layer_reads_part_of_it(mapped, name):
+    # one input tile sends every pixel to every first-layer tile that reads any of them; a
+    # convolution's tiles each read a band of rows, so the image is split into bands that go
+    # only to the tiles reading them (tiling.input_atoms_per_tile), and each pixel still
+    # reaches every tile whose receptive fields cover it
+    _, sm = mapped[name]
+    plan = sm.plan
+    inputs, first = plan.vertices[0], plan.vertices[1]
+    layer = plan.layers[1]
+    routes = [r for r in plan.routes if r.pid == "fwd" and r.src[0] == inputs.label]
+    delivered = sum(r.packets_per_sample * len(r.dst) for r in routes)
+    if layer.kind == "dense":
+        assert len(inputs.tiles) == 1 and delivered == layer.n_inputs * len(first.tiles)
+        return
+    assert len(inputs.tiles) > 1
+    assert delivered <= layer.n_inputs * len(first.tiles) / 2  # what one input tile delivered
+    for t in first.tiles:
+        need = receptive_mask(layer, t.lo, t.hi)
+        got = np.zeros(layer.n_inputs, dtype=bool)
+        for r in routes:
+            if (first.label, t.index) in r.dst:
+                src = plan.tile(r.src)
+                got[src.lo:src.hi] = True
+        assert got[need].all()
+
+
 def test_neuron_per_core_784_300_10_needs_more_than_a_board():
     model = _build("mnist_mlp1")
     with pytest.raises(DoesNotFitError, match=r"1094 cores.*2 boards.*the machine has 1"):
