@@ -24,6 +24,7 @@ import numpy as np
 from spinn_dnn import memory
 from spinn_dnn.errors import DoesNotFitError
 from spinn_dnn.layers import Layer
+from spinn_dnn.machine import CORES_PER_BOARD, boards_for
 from spinn_dnn.plan import MemoryItem, Plan, Route, Tile, VertexPlan
 
 POLICIES = ("auto", "neuron_per_core")
@@ -198,7 +199,10 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
             continue
         if not input_sized:  # once the first layer's tiles are known, size the input's to them
             input_sized = True
-            p = input_atoms_per_tile(layers[1], vertices[1].tiles, vertices[0].atoms_per_tile)
+            cores = sum(len(v.tiles) for v in vertices)
+            spare = boards_for(cores) * CORES_PER_BOARD - cores  # the split never needs another board
+            max_tiles = len(vertices[0].tiles) + min(spare, len(vertices[1].tiles))
+            p = input_atoms_per_tile(layers[1], vertices[1].tiles, vertices[0].atoms_per_tile, max_tiles)
             if p < vertices[0].atoms_per_tile:
                 caps[0] = p
                 continue
@@ -210,17 +214,22 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
 INPUT_SPLIT_MIN_SAVING = 0.25
 
 
-def input_atoms_per_tile(first: Layer, first_tiles: list[Tile], atoms_per_tile: int) -> int:
+def input_atoms_per_tile(first: Layer, first_tiles: list[Tile], atoms_per_tile: int, max_tiles: int) -> int:
     """Atoms per input tile: fewer than fit a core where that spares the first layer's cores
     packets they would only discard.
 
     A source tile's packets go to every tile that reads any of its atoms (one key
     range, one route).  With the whole image on one input tile, each of LeNet-5's
-    74 C1 tiles received all 784 pixels to use about 60: 58,016 deliveries per
-    sample where 4,320 are needed, more than half of all the deliveries of a
-    training sample.  Tiles of a few image rows go only to the tiles whose
+    74 C1 tiles received all 784 pixels to use 58-72: 58,016 deliveries per
+    sample where 4,320 (fused) or 5,293 (plain) are needed, half or more of all
+    the deliveries of a training sample.  Tiles of a few image rows go only to the tiles whose
     receptive fields reach those rows.  A Dense first layer reads every input,
-    so its input stays on as few tiles as fit.
+    so its input stays on as few tiles as fit (a Dense layer split into blocks
+    reads column ranges, and its input is split along them).  At most
+    `max_tiles` input tiles: the caller allows no more input cores than the
+    first layer has, nor any that would need another board.  Known limit: the
+    halving stops at the first step that saves less than a quarter, even where
+    a later step would save more.
     """
     masks = [_tile_mask(first, t) for t in first_tiles]
     n = first.n_inputs
@@ -230,7 +239,7 @@ def input_atoms_per_tile(first: Layer, first_tiles: list[Tile], atoms_per_tile: 
                    for lo in range(0, n, p))
 
     p, got = atoms_per_tile, deliveries(atoms_per_tile)
-    while p > 1:
+    while p > 1 and -(-n // (p // 2)) <= max_tiles:
         half = deliveries(p // 2)
         if half > (1 - INPUT_SPLIT_MIN_SAVING) * got:
             break

@@ -187,6 +187,20 @@ def test_input_is_split_only_where_the_first_layer_reads_part_of_it(mapped, name
         assert got[need].all()
 
 
+def test_input_split_never_needs_another_board():
+    # found by review: a 64x64x3 image into 32 filters fits one board with one input tile, and
+    # halving the input's tiles while it saved packets took 384 of them and two boards
+    import keras
+
+    inp = keras.Input((64, 64, 3))
+    out = keras.layers.Dense(10, activation="softmax")(
+        keras.layers.Flatten()(keras.layers.Conv2D(32, 3, padding="same", activation="relu")(inp)))
+    plan = spinn_dnn.plan_model(keras.Model(inp, out))
+    first = plan.vertices[1]
+    assert plan.n_cores <= spinn_dnn.machine.CORES_PER_BOARD
+    assert 1 < len(plan.vertices[0].tiles) <= 1 + len(first.tiles)
+
+
 def test_neuron_per_core_784_300_10_needs_more_than_a_board():
     model = _build("mnist_mlp1")
     with pytest.raises(DoesNotFitError, match=r"1094 cores.*2 boards.*the machine has 1"):
