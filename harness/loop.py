@@ -34,6 +34,7 @@ from harness.energy import EnergyMeter
 from harness.engines.base import Engine
 from harness.mllogging import LogPosition, RunLog
 from harness.progress import RunProgress, progress_lines
+from harness.provenance import code_record
 from harness.results import ResultsTree, write_json_atomic
 from harness.schedule import StepSchedule, is_per_step, learning_rate, step_schedule
 from harness.scoring import UNDER_WAY
@@ -69,12 +70,17 @@ def _harness_code() -> str:
 _HARNESS_CODE = _harness_code()  # at import, as this code is loaded: files edited later do not count
 
 
+def engine_code(engine: Engine) -> str | None:
+    """The engine's digest of its code (None for engines that keep none)."""
+    code = getattr(engine, "code_fingerprint", None)
+    return code() if code else None
+
+
 def run_fingerprint(spec: RunSpec, config: BenchmarkConfig, workload: Workload, engine: Engine) -> dict:
     """What a checkpoint must share with the run resuming it: same run, same arithmetic, same code."""
-    code = getattr(engine, "code_fingerprint", None)
     return {"benchmark": workload.benchmark, "workload_options": workload.options, "seed": spec.seed,
             "recipe": config.recipe, "engine": config.engine, "engine_options": config.engine_options,
-            "code": code() if code else None, "harness_code": _HARNESS_CODE}
+            "code": engine_code(engine), "harness_code": _HARNESS_CODE}
 
 
 def eval_due(epoch: int, recipe: dict[str, Any], last_epoch: int) -> bool:
@@ -174,6 +180,7 @@ class Run:
             "recipe": self.recipe,
             "workload_options": w.options,
             "engine": self.engine.provenance(),
+            "code": code_record(engine_code(self.engine), _HARNESS_CODE),
             "log": self.tree.log_path(self.spec.index).name,
             "data": w.data_description(),
             "data_source": self.data.source,
@@ -208,6 +215,7 @@ class Run:
         log.event("spinnbench_clock", self.engine.clock.kind)
         log.event("spinnbench_ensemble_size", w.ensemble_size)
         log.event("spinnbench_data", w.data_description())
+        log.event("spinnbench_code", self.summary["code"])
         if w.options:
             log.event("spinnbench_workload_options", w.options)
         if w.loss.label_smoothing:

@@ -15,6 +15,7 @@ from harness.config import BenchmarkConfig
 from harness.energy import open_meter
 from harness.errors import UserInputError
 from harness.loop import Run, RunSpec, run_fingerprint, supports_checkpoints
+from harness.provenance import code_versions
 from harness.results import ResultsTree, write_json_atomic
 from harness.runlock import RunLocks
 from harness.scoring import olympic_mean, under_way
@@ -139,6 +140,7 @@ def _run_set(config: BenchmarkConfig, out: TextIO, only_runs: list[int] | None, 
         "system_description_valid": system_ok,
         "config": config.path,
         "elapsed_wall_s": time.time() - started,
+        **code_versions(summaries),
     })
     write_json_atomic(tree.score_path, score)
     _print_score(score, tree, out)
@@ -228,4 +230,7 @@ def _print_score(score: dict[str, Any], tree: ResultsTree, out: TextIO) -> None:
         line = f"score: {score['score_s']:.2f} s ({score['clock']} clock), {score['method']}"
     else:
         line = f"score: none ({score['reason']})"
+    if len(score["code_versions"]) > 1:
+        line += (f"\nwarning: the runs come from {len(score['code_versions'])} versions of the code "
+                 "(score.json: code_versions); MLPerf scores runs of one")
     print(f"{line}\nresults: {tree.benchmark_dir}", file=out)

@@ -171,3 +171,38 @@ def test_a_run_of_the_set_with_no_outcome_is_left_out_of_the_score(tmp_path, tin
     assert score["converged"] == 2 and score["reason"] is None
     assert score["score_s"] == pytest.approx(sum(times) / 2)  # plain mean of the two finished runs
     assert score["complete"] is False
+
+
+def test_every_run_records_its_code_and_a_set_of_mixed_code_is_flagged(tmp_path, tiny_registry, capsys):
+    """MLPerf scores runs of one submission's code; a set run over several sessions may not be."""
+    import subprocess
+
+    from harness import provenance
+    from harness.dashboard.collect import collect
+
+    code, bdir, out = _run(tmp_path, "tiny_easy", "--runs", "3", "--only-runs", "0,1")
+    assert code == 0
+    first = json.loads((bdir / "run_0.json").read_text())["code"]
+    assert len(first["harness_code"]) == 16
+    logged = [ln["value"] for ln in _lines(bdir / "result_0.txt") if ln["key"] == "spinnbench_code"]
+    assert logged == [first]
+    if (provenance.PROJECT_ROOT / ".git").exists():
+        head = subprocess.run(["git", "-C", str(provenance.PROJECT_ROOT), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        assert first["git_commit"] == head and isinstance(first["git_dirty"], bool)
+    score = json.loads((bdir / "score.json").read_text())
+    assert score["one_code_version"] is True and score["code_versions"][0]["runs"] == [0, 1]
+
+    # run 1 as if an earlier commit had run it; run 2 now: the score says the set mixes code
+    older = json.loads((bdir / "run_1.json").read_text())
+    older["code"]["harness_code"] = "0" * 16
+    (bdir / "run_1.json").write_text(json.dumps(older))
+    capsys.readouterr()
+    code, bdir, out = _run(tmp_path, "tiny_easy", "--runs", "3", "--only-runs", "2")
+    assert code == 0
+    score = json.loads((bdir / "score.json").read_text())
+    assert score["one_code_version"] is False
+    assert sorted(v["runs"] for v in score["code_versions"]) == [[0, 2], [1]]
+    assert "2 versions of the code" in capsys.readouterr().out
+    problems = collect(out).scores["problems"].tolist()
+    assert any("2 versions of the code" in p for p in problems), problems

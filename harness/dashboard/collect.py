@@ -38,7 +38,7 @@ RUN_COLUMNS = [
     "status", "finished", "converged", "counted", "epochs", "time_to_train_s", "run_time_s", "clock",
     "host_wall_s", "resumes", "log_time_s", "energy_j", "energy_kind", "energy_source", "samples_per_s",
     "samples_seen", "final_accuracy", "compliance", "compliance_messages", "problems",
-    "summary_path", "log_path", "eval_curve", "benchmark_dir",
+    "summary_path", "log_path", "eval_curve", "benchmark_dir", "code_version",
 ]
 
 SCORE_COLUMNS = [
@@ -247,6 +247,7 @@ def _run_row(bdir: Path, index: int, score_file: dict[str, Any] | None) -> dict[
         "log_path": str(log_path) if log_path.exists() else None,
         "eval_curve": [p for p in s.get("eval_curve") or [] if isinstance(p, dict)],
         "benchmark_dir": str(bdir),
+        "code_version": _code_version(s.get("code")),
     }
     if row["final_accuracy"] is None and facts and facts.accuracies:
         row["final_accuracy"] = facts.accuracies[-1]
@@ -257,6 +258,13 @@ def _run_row(bdir: Path, index: int, score_file: dict[str, Any] | None) -> dict[
             spin["spinnaker_packets_per_sample"] = sent / seen
     row.update(spin)
     return row
+
+
+def _code_version(code: Any) -> str | None:
+    """The run's code as one label (engine digest / harness digest), None if not recorded."""
+    if not isinstance(code, dict):
+        return None
+    return f"{code.get('engine_code')}/{code.get('harness_code')}"
 
 
 def _score_rows(runs: pd.DataFrame, score_files: dict[str, dict[str, Any] | None]) -> pd.DataFrame:
@@ -290,6 +298,10 @@ def _score_rows(runs: pd.DataFrame, score_files: dict[str, dict[str, Any] | None
                 and abs(recorded - score["score_s"]) > 1e-6 * max(1.0, recorded):
             problems.append(f"score.json says {recorded:.3f} s; recomputed {score['score_s']:.3f} s "
                             "(runs counted only when compliant)")
+        versions = set(every_run["code_version"].dropna())
+        if len(versions) > 1:
+            problems.append(f"runs from {len(versions)} versions of the code (run JSON: code); "
+                            "MLPerf scores runs of one")
         bad = int((every_run["problems"] != "").sum())
         if bad:
             problems.append(f"{bad} run(s) with problems")
