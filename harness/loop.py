@@ -286,7 +286,11 @@ class Run:
         self.train_seconds, self.eval_curve = st["train_seconds"], st["eval_curve"]
         self.wall_before, self.resumes = st["host_wall_s"], st["resumes"]
         self.member_rng = st["member_rng"]
-        self.resumes.append({"after_epoch": self.epochs_done, "host_wall_s_before": self.wall_before})
+        # the digests match (the fingerprint says so); the commit may not: each segment names its own
+        here = self.summary["code"]
+        self.summary["code"] = st.get("code", here)  # the code the run started on
+        self.resumes.append({"after_epoch": self.epochs_done, "host_wall_s_before": self.wall_before,
+                             "git_commit": here["git_commit"], "git_dirty": here["git_dirty"]})
         self.summary["resumed"] = self.resumes
         self.meter.start()
         self.wall_start = time.perf_counter()
@@ -358,6 +362,7 @@ class Run:
             "eval_curve": self.eval_curve, "clock_s": self.engine.clock.now_s(),
             "run_start_s": self.run_start_s, "host_wall_s": self._host_wall(),
             "rng": self.rng.bit_generator.state, "member_rng": self.member_rng, "resumes": self.resumes,
+            "code": self.summary["code"],
         }
         position = self.log.position()
         state["log"] = position.__dict__

@@ -179,6 +179,30 @@ def _same_run(got, gdir, want, wdir):
     assert got["compliance"]["passed"], got["compliance"]["messages"]
 
 
+def test_a_resumed_run_keeps_the_code_it_started_on_and_names_each_segments_commit(
+        tmp_path, tiny_registry, monkeypatch):
+    """A checkpoint resumes only on the same code digests, but the checkout may have moved on
+    (docs, results): the run keeps the record it started with, and each resume names its own."""
+    import harness.loop
+
+    out = tmp_path / "resumed"
+    cfg = write_config(tmp_path / "resumed.yaml", "tiny_unreachable", out, engine=ENGINE,
+                       energy={"meter": "none"}, recipe=RECIPE)
+    _stop_in_epoch(monkeypatch, [2], "")
+    assert cli.main([str(cfg)]) == 1
+    bdir = out / "test-host" / "tiny_unreachable"
+    started = json.loads((bdir / "run_0.json").read_text())["code"]
+    real = harness.loop.code_record
+    monkeypatch.setattr(harness.loop, "code_record",
+                        lambda engine, harness_code: {**real(engine, harness_code), "git_commit": "f" * 40,
+                                                      "git_dirty": True})
+    assert cli.main([str(cfg), "--resume"]) == 0
+    got = json.loads((bdir / "run_0.json").read_text())
+    assert got["code"] == started and started["git_commit"] != "f" * 40
+    segments = [(r["after_epoch"], r["git_commit"], r["git_dirty"]) for r in got["resumed"]]
+    assert segments == [(1, "f" * 40, True)]
+
+
 def test_an_ensemble_resumes_inside_either_member_as_if_never_stopped(tmp_path, tiny_registry, monkeypatch):
     # the data are perturbed every epoch and the second member's set is drawn at random, both from
     # the run's generator; stopped inside the first member, in the second member's first epoch
