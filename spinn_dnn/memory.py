@@ -114,7 +114,8 @@ def conv(n: int, channels: int, fan_in: int, span: int, s: int, out_c: int, pool
         covered_inputs(span),
         momentum,
         MemoryItem("gradient ring", "sdram", out_c * (fan_in + 1) * F32,
-                   "partial sums of every filter's gradient coming from the previous tile"),
+                   "partial sums of its ring's filters' gradients (at most all of them) from the "
+                   "previous tile"),
     ]
 
 

@@ -85,6 +85,9 @@ PARAM_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("pool_pad_left", "u32", ""),
     ("pool_out_h", "u32", "the pooled shape (channels: out_c)"),
     ("pool_out_w", "u32", ""),
+    ("ring_first", "u32", "conv in a gradient ring: 1 on the tile that starts its group's ring"),
+    ("ring_filter_lo", "u32", "conv in a gradient ring: the first filter the ring carries"),
+    ("ring_filters", "u32", "conv in a gradient ring: how many filters it carries"),
 )
 KEY_ENTRY_FIELDS = (
     ("partition", "u32", "PART_*"),
@@ -154,6 +157,8 @@ def params(plan: Plan, vertex: VertexPlan, tile: Tile, work_bytes: int) -> np.nd
         "unpaced_errors": int(plan.error_routing == "thesis"),
         "ring_gap_us": ring_gap_us(len(vertex.tiles), layer.fused),
     }
+    if tile.ring is not None:
+        values.update(zip(("ring_first", "ring_filter_lo", "ring_filters"), tile.ring, strict=True))
     if layer.fused:
         values.update({
             "pool_kernel_h": layer.pool_kernel[0], "pool_kernel_w": layer.pool_kernel[1],

@@ -37,12 +37,14 @@
 // source more than S samples ahead would overwrite a slot in use: the tile
 // stops with EXIT_OVERRUN rather than compute garbage.
 //
-// Gradient ring (conv tiles whose filters have copies on other tiles): after
-// the last sample of a batch, tile 0 sends its kernel gradient, every filter of
-// the layer (zeros for those it does not hold), on its gring keys to tile 1;
-// tile i adds its own and passes the sum on as soon as its own batch is done;
-// the last tile gets the whole layer's sum, keeps it and sends it to all the
-// others (gsum keys).  Every copy then applies the same update to the same
+// Gradient ring (conv tiles whose filters have copies on other tiles): the
+// tiles sharing filters form a group (tiling.filter_groups), one ring each,
+// carrying the group's filters params.ring_filter_lo onwards (params.ring_filters
+// of them).  After the last sample of a batch the group's first tile
+// (params.ring_first) sends its kernel gradient for those filters (zeros for
+// any it does not hold) on its gring keys to the next; each adds its own and
+// passes the sum on as soon as its own batch is done; the last tile gets the
+// group's sum, keeps it and sends it to all the others (gsum keys).  Every copy then applies the same update to the same
 // sum, in the same order, so the copies stay identical bit for bit.  Tile 0
 // sends a value every params.ring_gap_us and the others pass each on as it
 // comes: the toolchain sends each ring packet over every link among the
@@ -54,7 +56,7 @@
 // incoming sums, and on the loss layer the results.
 //
 // WORK region: float V[n_rows][row_length]; on conv tiles in a gradient ring,
-// float ring[out_c][row_length]; on the loss layer's tiles: uint32 n_done;
+// float ring[ring_filters][row_length]; on the loss layer's tiles: uint32 n_done;
 // uint32 n_rows; uint32 record (n_rows + 1); per sample: float y[n_rows],
 // float loss.
 #include "activation.h"
@@ -125,7 +127,8 @@ typedef struct {
     const key_entry_t *gring, *gsum;  // outgoing: to the next tile / (last tile) to all others
     uint reduce;        // this tile is in a gradient ring
     uint is_last;       // the last tile of the ring: it completes the sums
-    uint ring_values;   // values per ring pass: out_c x row_length
+    uint ring_lo;       // the first filter the ring carries
+    uint ring_values;   // values per ring pass: the ring's filters x row_length
     uint own_ready;     // this tile's batch gradient is complete
     uint ring_in, ring_done, sums_in;  // ring values received, passed on; final sums received
     uint ring_busy;
@@ -272,10 +275,16 @@ static void update(void) {
     spin1_dma_transfer(TAG_WRITE_BACK, rows, S->w, DMA_WRITE, n * sizeof(float));
 }
 
-// This tile's share of ring value v (filter v / row_length, weight v % row_length): its own
-// gradient sum, or zero for a filter it does not hold.
+// The row holding ring value v's filter (ring_lo + v / row_length), or n_rows if this tile
+// holds no copy of it.
+static uint ring_row(uint v) {
+    return S->row_of[S->ring_lo + v / S->row_length];
+}
+
+// This tile's share of ring value v (weight v % row_length of its filter): its own gradient
+// sum, or zero for a filter it does not hold.
 static float own_gradient(uint v) {
-    uint row = S->row_of[v / S->row_length];
+    uint row = ring_row(v);
     return row < S->n_rows ? S->g[row * S->row_length + v % S->row_length] : 0.0f;
 }
 
@@ -297,7 +306,7 @@ static void ring_pump(uint unused0, uint unused1) {
         SPINN_ACCOUNT(SPINN_OP_SDRAM_WORD, 1);
         SPINN_ACCOUNT(SPINN_OP_FADD, 1);
         if (S->is_last) {
-            uint row = S->row_of[v / S->row_length];
+            uint row = ring_row(v);
             if (row < S->n_rows) {
                 S->g[row * S->row_length + v % S->row_length] = total;
             }
@@ -338,7 +347,7 @@ static void schedule_ring_pump(void) {
 static void ring_start(void) {
     const params_t *p = S->r.params;
     S->own_ready = 1;
-    if (p->tile_index == 0) {
+    if (p->ring_first) {
         for (uint v = 0; v < S->ring_values; v++) {
             if (v) {
                 spin1_delay_us(S->r.params->ring_gap_us);
@@ -535,7 +544,7 @@ static void on_packet(uint key, uint payload) {
             schedule_ring_pump();
         } else if (in->partition == PART_GSUM) {
             uint v = key - in->key;
-            uint row = S->row_of[v / S->row_length];
+            uint row = ring_row(v);
             if (row < S->n_rows) {  // the complete sum replaces this tile's own share
                 S->g[row * S->row_length + v % S->row_length] = bits_float(payload);
             }
@@ -713,7 +722,12 @@ static void layer_main(void) {
     // in a gradient ring: every tile sends on (gring) or takes the sums (gsum); the last sends gsum
     S->reduce = S->reduce || S->gring;
     S->is_last = S->reduce && S->gsum;
-    S->ring_values = p->out_c * S->row_length;
+    S->ring_lo = p->ring_filter_lo;
+    S->ring_values = p->ring_filters * S->row_length;
+    if (S->reduce && (p->ring_filters == 0 || p->ring_filter_lo + p->ring_filters > p->out_c)) {
+        spin1_exit(EXIT_BAD_IMAGE);  // a ring carries at least one of the layer's filters
+        return;
+    }
     S->in_flight = p->in_flight ? p->in_flight : 1;
     S->bwd = S->training ? S->bwd : NULL;
     uint n_bwd = 0;

@@ -25,7 +25,7 @@ from spinn_dnn import memory
 from spinn_dnn import regions as regions_mod
 from spinn_dnn.emulator.errors import EmulatorError
 from spinn_dnn.emulator.machine import EmulatedMachine, RunResult, _module
-from spinn_dnn.tiling import ring_gap_us, shares_filters
+from spinn_dnn.tiling import filter_groups, ring_filters, ring_gap_us
 
 WORK = regions_mod.REGIONS.index("WORK")
 WEIGHTS = regions_mod.REGIONS.index("WEIGHTS")
@@ -104,10 +104,12 @@ def _stage_cycles(plan, training: bool) -> tuple[float, float]:  # noqa: ANN001
                     send += SEND_GAP_US * share * bwd_sent.get((v.label, t.index), 0)
                 update = max(update, weights * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD))
             slowest = max(slowest, cycles + send * per_us)
-        if training and v.role == "conv" and shares_filters(v):  # the gradient ring, then the update
-            values = layer.out_shape[2] * (layer.fan_in + 1)
-            ring_us = (values + len(v.tiles)) * ring_gap_us(len(v.tiles), layer.fused)
-            update = max(update, ring_us * per_us + values * 3 * mod.COST_FMAC)
+        if training and v.role == "conv":  # the gradient rings, at once, then the update
+            for group in filter_groups(v):
+                lo, hi = ring_filters(group)
+                values = (hi - lo) * (layer.fan_in + 1)
+                ring_us = (values + len(group)) * ring_gap_us(len(v.tiles), layer.fused)
+                update = max(update, ring_us * per_us + values * 3 * mod.COST_FMAC)
     return slowest, update
 
 

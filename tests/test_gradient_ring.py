@@ -1,0 +1,77 @@
+"""The gradient rings of convolutions whose filters have copies on several tiles (tiling.gradient_ring).
+
+Read from the plan's routes, what the machine is given: every copy of a filter
+is summed by one ring, and a ring only joins tiles that share filters, so no
+tile passes on values for filters none of its neighbours in the ring hold.
+That the sums are right is checked against Keras in tests/test_emulator_conv.py.
+"""
+
+from __future__ import annotations
+
+import keras
+import pytest
+
+import workloads
+from spinn_dnn.model import plan_model
+
+
+def _rings(plan, vertex):  # noqa: ANN001, ANN202
+    """The rings of a vertex as the routes lay them: [(tiles in ring order, keys per ring route)]."""
+    nxt = {r.src[1]: r.dst[0][1] for r in plan.routes if r.pid == "gring" and r.src[0] == vertex.label}
+    sums = {r.src[1]: r for r in plan.routes if r.pid == "gsum" and r.src[0] == vertex.label}
+    heads = set(nxt) - set(nxt.values())
+    rings = []
+    for head in sorted(heads):
+        order = [head]
+        while order[-1] in nxt:
+            order.append(nxt[order[-1]])
+        last = sums[order[-1]]
+        assert sorted(i for _, i in last.dst) == sorted(order[:-1])  # the sums reach every other copy
+        keys = {r.n_keys for r in plan.routes if r.pid in ("gring", "gsum") and r.src[0] == vertex.label
+                and r.src[1] in order}
+        rings.append(([vertex.tiles[i] for i in order], keys))
+    assert len(sums) == len(rings)
+    return rings
+
+
+@pytest.mark.parametrize("fuse_pooling", [False, True])
+@pytest.mark.parametrize("name", ["mnist_lenet1", "mnist_lenet4", "mnist_lenet5"])
+def test_each_filter_is_summed_by_one_ring_of_tiles_that_share_filters(name, fuse_pooling):
+    keras.utils.set_random_seed(1)
+    plan = plan_model(workloads.get(name).build_model(), fuse_pooling=fuse_pooling)
+    for v in plan.vertices:
+        if v.role != "conv":
+            continue
+        layer = plan.layers[v.layer]
+        rings = _rings(plan, v)
+        ring_of = {t.index: k for k, (tiles, _) in enumerate(rings) for t in tiles}
+        assert len(ring_of) == sum(len(tiles) for tiles, _ in rings)  # a tile is in one ring at most
+        for c in range(layer.out_shape[2]):
+            holders = [t for t in v.tiles if c in t.channels]
+            if len(holders) > 1:
+                assert len({ring_of.get(t.index) for t in holders}) == 1 and holders[0].index in ring_of
+        for tiles, keys in rings:
+            first, lo, n = tiles[0].ring
+            assert first == 1 and all(t.ring == (0, lo, n) for t in tiles[1:])
+            assert keys == {n * (layer.fan_in + 1)}
+            assert all(lo <= c < lo + n for t in tiles for c in t.channels)
+            # the ring's tiles are linked by shared filters: one component
+            linked, todo = {tiles[0].index}, [tiles[0]]
+            while todo:
+                t = todo.pop()
+                for u in tiles:
+                    if u.index not in linked and set(u.channels) & set(t.channels):
+                        linked.add(u.index)
+                        todo.append(u)
+            assert linked == {t.index for t in tiles}
+
+
+def test_lenet5_fused_c3_reduces_its_two_filter_halves_in_two_rings():
+    # each fused C3 tile holds one position's 8 of the 16 filters; one ring of all 50 tiles
+    # carried 16 x 151 values through every tile, half of them for filters the tile does not hold
+    keras.utils.set_random_seed(1)
+    plan = plan_model(workloads.get("mnist_lenet5").build_model(), fuse_pooling=True)
+    c3 = next(v for v in plan.vertices if v.label == "C3")
+    rings = _rings(plan, c3)
+    assert [(len(tiles), tiles[0].ring[1:], keys) for tiles, keys in rings] == [
+        (25, (0, 8), {8 * 151}), (25, (8, 8), {8 * 151})]
