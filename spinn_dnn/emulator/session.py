@@ -58,7 +58,20 @@ def error_interleave(n_entries: int, n_tiles: int) -> int:
 
 
 def _stage_cycles(plan, training: bool) -> tuple[float, float]:  # noqa: ANN001
-    """(per-sample cycles of the slowest tile, cycles of the slowest weight update), modeled.
+    """(per-sample cycles of the slowest tile, cycles of the slowest weight update), modeled."""
+    per_tile, update = tile_stage_cycles(plan, training)
+    return max(per_tile.values(), default=0.0), update
+
+
+def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float], float]:  # noqa: ANN001
+    """Per tile (vertex label, index), its modeled cycles of work per sample; and the cycles of the
+    slowest weight update (rings included).
+
+    The input's timer period is set from the slowest tile, so a tile's figure
+    must cover what its program does (too low: the run stops with
+    EXIT_OVERRUN), and should not overstate it (too high: every tile waits,
+    and the modeled machine is slower than it need be).
+    tests/test_emulator_training.py compares it with the cores' busy time.
 
     A stage is one tile's work per sample: taking its input packets (an
     interrupt each), W x and the activation, and, training, the errors it takes,
@@ -69,7 +82,8 @@ def _stage_cycles(plan, training: bool) -> tuple[float, float]:  # noqa: ANN001
     """
     mod = _module()
     per_us = mod.CLOCK_HZ / 1e6
-    slowest, update = 0.0, 0.0
+    per_tile: dict[tuple[str, int], float] = {}
+    update = 0.0
     bwd_in: dict[tuple[str, int], int] = {}
     bwd_out: dict[tuple[str, int], int] = {}  # error entries (receivers) per sending tile
     bwd_sent: dict[tuple[str, int], int] = {}  # error packets per sample per sending tile
@@ -89,28 +103,36 @@ def _stage_cycles(plan, training: bool) -> tuple[float, float]:  # noqa: ANN001
             weights = len(t.channels) * (fan_in + 1) if v.role == "conv" else (
                 0 if v.role in ("pool", "input") else rows * (fan_in + 1))
             outputs = layer.pool_taps if v.role == "conv" else 1  # fused: a window of conv outputs per atom
+            # backward, fused max pooling goes through the winner's output only (conv_pool_backward)
+            back_outputs = 1 if layer.fused and layer.pool == "max" else outputs
+            back_fan_in = fan_in * back_outputs
             fan_in *= outputs
             act = {"relu": mod.COST_FADD, "sigmoid": mod.COST_FEXP + mod.COST_FDIV, "tanh": 2 * mod.COST_FEXP,
                    "softmax": mod.COST_FEXP + 3 * mod.COST_FADD + mod.COST_FDIV}.get(layer.activation, 0)
             act = act * outputs if v.role != "input" else 0
             cycles = rows * fan_in * mod.COST_FMAC + rows * act + span * (mod.ISR_CYCLES + 20)
+            kernel = layer.kernel[0] * layer.kernel[1] if v.role == "conv" else 0
+            if kernel:  # the windows' bookkeeping and the bias adds and pooling compares (conv_ops.h)
+                cycles += rows * outputs * (2 * mod.COST_FADD + (16 + 4 * kernel) * mod.COST_WORD)
             send = SEND_GAP_US * len(v.tiles) * rows
             if training and v.role != "input":
                 sends_back = v.layer >= 2
-                cycles += rows * (fan_in + 1) * mod.COST_FMAC * (2 if sends_back else 1)
+                cycles += rows * (back_fan_in + 1) * mod.COST_FMAC * (2 if sends_back else 1)
+                if kernel:
+                    cycles += rows * back_outputs * (mod.COST_FMAC + (16 + 4 * kernel) * mod.COST_WORD) + span
                 cycles += bwd_in.get((v.label, t.index), 0) * (mod.ISR_CYCLES + 30) + rows * 4 * mod.COST_FMUL
                 if sends_back and plan.error_routing != "thesis":  # tile_send_errors' pacing
                     share = error_interleave(bwd_out.get((v.label, t.index), 1), len(v.tiles))
                     send += SEND_GAP_US * share * bwd_sent.get((v.label, t.index), 0)
                 update = max(update, weights * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD))
-            slowest = max(slowest, cycles + send * per_us)
+            per_tile[(v.label, t.index)] = cycles + send * per_us
         if training and v.role == "conv":  # the gradient rings, at once, then the update
             for group in filter_groups(v):
                 lo, hi = ring_filters(group)
                 values = (hi - lo) * (layer.fan_in + 1)
                 ring_us = (values + len(group)) * ring_gap_us(len(v.tiles), layer.fused)
                 update = max(update, ring_us * per_us + values * 3 * mod.COST_FMAC)
-    return slowest, update
+    return per_tile, update
 
 
 def tick_us(plan, training: bool = False, safety: float = 1.1) -> int:  # noqa: ANN001
