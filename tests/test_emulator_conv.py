@@ -179,3 +179,22 @@ def test_input_atoms_no_window_reads_leave_their_tile_idle(fuse_pooling, tmp_pat
     senders = {r.src for r in sm.plan.routes if r.pid == "fwd"}
     inputs_v = next(v for v in sm.plan.vertices if v.role == "input")
     assert any((inputs_v.label, t.index) not in senders for t in inputs_v.tiles)  # the case arose
+
+
+@pytest.mark.parametrize(("filters", "atoms", "rings"), [
+    (8, 4, 2),  # tiles of 4 atoms hold filters 0-3 or 4-7: two rings, each carrying its half
+    (5, 2, 1),  # tiles of 2 atoms wrap round the 5 filters: all linked, one ring of every filter
+])
+def test_several_gradient_rings_in_a_plain_layer_match_keras(filters, atoms, rings, tmp_path):
+    # found by an independent review of the per-group rings: besides fused LeNet-5, no parity
+    # test had a layer with more than one ring
+    keras.utils.set_random_seed(11)
+    inputs = keras.Input((7, 7, 2))
+    h = keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="tanh", name="conv")(inputs)
+    h = keras.layers.Conv2D(4, 2, activation="relu", name="conv2")(h)
+    h = keras.layers.Flatten()(h)
+    model = _with_biases(keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(h)), 11)
+    x, y = _data((7, 7, 2), 5, seed=11)
+    sm = _train_and_compare(model, x, y, tmp_path, max_atoms_per_core=atoms)
+    conv = _conv_vertex(sm, "conv")
+    assert len({t.ring for t in conv.tiles if t.ring and t.ring[0]}) == rings

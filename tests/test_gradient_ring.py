@@ -13,6 +13,8 @@ import pytest
 
 import workloads
 from spinn_dnn.model import plan_model
+from spinn_dnn.plan import Tile, VertexPlan
+from spinn_dnn.tiling import filter_groups
 
 
 def _rings(plan, vertex):  # noqa: ANN001, ANN202
@@ -75,3 +77,29 @@ def test_lenet5_fused_c3_reduces_its_two_filter_halves_in_two_rings():
     rings = _rings(plan, c3)
     assert [(len(tiles), tiles[0].ring[1:], keys) for tiles, keys in rings] == [
         (25, (0, 8), {8 * 151}), (25, (8, 8), {8 * 151})]
+
+
+@pytest.mark.parametrize("out_c", [1, 2, 3, 5, 6, 8, 16])
+@pytest.mark.parametrize("atoms_per_tile", [1, 2, 3, 4, 7, 8, 16, 32])
+def test_filter_groups_are_the_tiles_linked_through_shared_filters(out_c, atoms_per_tile):
+    # tiles own contiguous atoms, channels last, as tiling lays them; a group must hold every tile
+    # that shares a filter with it, directly or through others (a union-find that is not
+    # transitive splits such chains), and no tile that does not
+    n_atoms = 9 * out_c
+    tiles = [Tile("conv", i, "conv", lo, min(n_atoms, lo + atoms_per_tile),
+                  channels=sorted({a % out_c for a in range(lo, min(n_atoms, lo + atoms_per_tile))}))
+             for i, lo in enumerate(range(0, n_atoms, atoms_per_tile))]
+    vertex = VertexPlan("conv", 1, "conv", n_atoms, atoms_per_tile, tiles)
+    reach = {}
+    for t in tiles:  # the reference: a search over "shares a filter with"
+        seen, todo = {t.index}, [t]
+        while todo:
+            u = todo.pop()
+            for w in tiles:
+                if w.index not in seen and set(w.channels) & set(u.channels):
+                    seen.add(w.index)
+                    todo.append(w)
+        reach[t.index] = frozenset(seen)
+    want = sorted({s for s in reach.values() if len(s) > 1}, key=min)
+    got = [frozenset(t.index for t in g) for g in filter_groups(vertex)]
+    assert got == want

@@ -44,11 +44,12 @@
 // (params.ring_first) sends its kernel gradient for those filters (zeros for
 // any it does not hold) on its gring keys to the next; each adds its own and
 // passes the sum on as soon as its own batch is done; the last tile gets the
-// group's sum, keeps it and sends it to all the others (gsum keys).  Every copy then applies the same update to the same
-// sum, in the same order, so the copies stay identical bit for bit.  Tile 0
-// sends a value every params.ring_gap_us and the others pass each on as it
-// comes: the toolchain sends each ring packet over every link among the
-// layer's chips, so the pace is set by the number of tiles (tiling.ring_gap_us).
+// group's sum, keeps it and sends it to all the others (gsum keys).  Every
+// copy then applies the same update to the same sum, in the same order, so the
+// copies stay identical bit for bit.  The first tile sends a value every
+// params.ring_gap_us and the others pass each on as it comes: the toolchain
+// sends each ring packet over every link among the layer's chips, so the pace
+// is set by the number of the layer's tiles (tiling.ring_gap_us).
 //
 // Memory: DTCM holds W and G (n_rows x row_length), the inputs, outputs and
 // error sums of S samples, and dL/dz and dL/dx of one sample; SDRAM (the WORK
@@ -342,7 +343,7 @@ static void schedule_ring_pump(void) {
     }
 }
 
-// The end of a batch on a tile in a gradient ring: tile 0 starts the ring, the others pass on
+// The end of a batch on a tile in a gradient ring: the ring's first tile starts it, the others pass on
 // what has come in meanwhile.
 static void ring_start(void) {
     const params_t *p = S->r.params;
@@ -724,8 +725,9 @@ static void layer_main(void) {
     S->is_last = S->reduce && S->gsum;
     S->ring_lo = p->ring_filter_lo;
     S->ring_values = p->ring_filters * S->row_length;
-    if (S->reduce && (p->ring_filters == 0 || p->ring_filter_lo + p->ring_filters > p->out_c)) {
-        spin1_exit(EXIT_BAD_IMAGE);  // a ring carries at least one of the layer's filters
+    if (S->reduce && (p->ring_filters == 0 || p->ring_filter_lo + p->ring_filters > p->out_c ||
+                      (p->ring_first && (!S->gring || S->is_last)))) {
+        spin1_exit(EXIT_BAD_IMAGE);  // a ring carries some of the layer's filters; its first tile passes them on
         return;
     }
     S->in_flight = p->in_flight ? p->in_flight : 1;
