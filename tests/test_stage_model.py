@@ -49,3 +49,33 @@ def test_each_layers_slowest_tile_is_modeled_as_busy_as_it_is(fuse_pooling, tmp_
         assert measured >= 0.9 * modeled, (v.label, measured, modeled)
         checked += 1
     assert checked >= 3
+
+
+@pytest.mark.parametrize("n_in", [256, 512])
+def test_no_tile_is_busier_than_the_period_with_many_sources(n_in, tmp_path):
+    # a Dense layer of 1-row tiles behind a 512-wide input: each packet's handler searches 257
+    # key entries (entry_of), which the model once left out, and the hidden tiles' errors are
+    # summed per atom; with batch 512 the first hidden tile stopped with EXIT_OVERRUN (found by an
+    # independent review)
+    from spinn_dnn.emulator.session import tick_us
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((n_in,))
+    h = keras.layers.Dense(8, activation="relu", name="hid")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="out")(h))
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy")
+    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path,
+                              max_atoms_per_core=2)
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 1, (512, n_in)).astype(np.float32)
+    trainer = sm.trainer(sm.training_spec())
+    trainer.epoch(x, rng.integers(0, 3, 512).astype(np.uint32), 512, np.random.default_rng(0))
+    em = trainer.session.em
+    period = tick_us(sm.plan, training=True) * 200  # cycles (200 MHz)
+    per_tile, update = tile_stage_cycles(sm.plan, True)
+    for core, c in em.result().cores.items():
+        label = em.labels[core]
+        busy = c["busy_cycles"] / len(x)
+        assert busy <= period + update / len(x), (label, busy, period)
+        vertex, index = label.rstrip("]").split("[")
+        assert busy <= 1.05 * per_tile[(vertex, int(index))] + update / len(x), (label, busy)

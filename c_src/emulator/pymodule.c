@@ -487,6 +487,8 @@ PyMODINIT_FUNC PyInit__emulator(void) {
             PyModule_AddIntConstant(mod, "COST_FMAC", EMU_COST_FMAC) < 0 ||
             PyModule_AddIntConstant(mod, "COST_FADD", EMU_COST_FADD) < 0 ||
             PyModule_AddIntConstant(mod, "COST_WORD", EMU_COST_WORD) < 0 ||
+            PyModule_AddIntConstant(mod, "SEND_CYCLES", EMU_SEND_CYCLES) < 0 ||
+            PyModule_AddIntConstant(mod, "TASK_DISPATCH_CYCLES", EMU_TASK_DISPATCH_CYCLES) < 0 ||
             PyModule_AddIntConstant(mod, "COST_FDIV", EMU_COST_FDIV) < 0 ||
             PyModule_AddIntConstant(mod, "COST_FEXP", EMU_COST_FEXP) < 0 ||
             PyModule_AddIntConstant(mod, "ISR_CYCLES", EMU_ISR_CYCLES) < 0 ||

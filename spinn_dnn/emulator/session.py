@@ -71,7 +71,7 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
     must cover what its program does (too low: the run stops with
     EXIT_OVERRUN), and should not overstate it (too high: every tile waits,
     and the modeled machine is slower than it need be).
-    tests/test_emulator_training.py compares it with the cores' busy time.
+    tests/test_stage_model.py compares it with the cores' busy time.
 
     A stage is one tile's work per sample: taking its input packets (an
     interrupt each), W x and the activation, and, training, the errors it takes,
@@ -87,17 +87,29 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
     bwd_in: dict[tuple[str, int], int] = {}
     bwd_out: dict[tuple[str, int], int] = {}  # error entries (receivers) per sending tile
     bwd_sent: dict[tuple[str, int], int] = {}  # error packets per sample per sending tile
+    bwd_entries: dict[tuple[str, int], int] = {}  # error sources per receiving tile (summed per atom)
+    fwd_in: dict[tuple[str, int], int] = {}  # packets per sample in: every atom of each source heard
+    entries: dict[tuple[str, int], int] = {}  # incoming key entries, searched per packet (entry_of)
     for r in plan.routes:
+        for d in r.dst:
+            entries[d] = entries.get(d, 0) + 1
+            if r.pid in ("fwd", "label"):
+                fwd_in[d] = fwd_in.get(d, 0) + r.packets_per_sample
         if r.pid == "bwd":
             bwd_out[r.src] = bwd_out.get(r.src, 0) + 1
             bwd_sent[r.src] = bwd_sent.get(r.src, 0) + r.packets_per_sample
             for d in r.dst:
                 bwd_in[d] = bwd_in.get(d, 0) + r.packets_per_sample
+                bwd_entries[d] = bwd_entries.get(d, 0) + 1
     for v in plan.vertices:
         layer = plan.layers[v.layer]
         for t in v.tiles:
             rows = t.n_atoms
-            span = 0 if v.role == "input" else t.in_hi - t.in_lo  # inputs taken per sample
+            span = 0 if v.role == "input" else t.in_hi - t.in_lo  # inputs used per sample
+            key = (v.label, t.index)
+            # a packet: the interrupt, entry_of's binary search (8 words a step) and the handler's words
+            steps = math.ceil(math.log2(entries.get(key, 0) + 1)) + 1
+            per_packet = mod.ISR_CYCLES + (8 * steps + 8) * mod.COST_WORD
             # multiply-adds per output: a receptive field (conv, pool) or every input (dense)
             fan_in = layer.fan_in if v.role in ("conv", "pool") else span
             weights = len(t.channels) * (fan_in + 1) if v.role == "conv" else (
@@ -110,7 +122,9 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
             act = {"relu": mod.COST_FADD, "sigmoid": mod.COST_FEXP + mod.COST_FDIV, "tanh": 2 * mod.COST_FEXP,
                    "softmax": mod.COST_FEXP + 3 * mod.COST_FADD + mod.COST_FDIV}.get(layer.activation, 0)
             act = act * outputs if v.role != "input" else 0
-            cycles = rows * fan_in * mod.COST_FMAC + rows * act + span * (mod.ISR_CYCLES + 20)
+            taken = 0 if v.role == "input" else max(span, fwd_in.get(key, 0))
+            cycles = rows * fan_in * mod.COST_FMAC + rows * act + taken * per_packet
+            cycles += rows * mod.SEND_CYCLES + 2 * mod.TASK_DISPATCH_CYCLES  # its sends; forward and pump
             kernel = layer.kernel[0] * layer.kernel[1] if v.role == "conv" else 0
             if kernel:  # the windows' bookkeeping and the bias adds and pooling compares (conv_ops.h)
                 cycles += rows * outputs * (2 * mod.COST_FADD + (16 + 4 * kernel) * mod.COST_WORD)
@@ -120,7 +134,9 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
                 cycles += rows * (back_fan_in + 1) * mod.COST_FMAC * (2 if sends_back else 1)
                 if kernel:
                     cycles += rows * back_outputs * (mod.COST_FMAC + (16 + 4 * kernel) * mod.COST_WORD) + span
-                cycles += bwd_in.get((v.label, t.index), 0) * (mod.ISR_CYCLES + 30) + rows * 4 * mod.COST_FMUL
+                cycles += bwd_in.get(key, 0) * per_packet + rows * 4 * mod.COST_FMUL
+                cycles += rows * bwd_entries.get(key, 0) * mod.COST_FADD  # the errors summed per atom
+                cycles += bwd_sent.get(key, 0) * mod.SEND_CYCLES + 2 * mod.TASK_DISPATCH_CYCLES
                 if sends_back and plan.error_routing != "thesis":  # tile_send_errors' pacing
                     share = error_interleave(bwd_out.get((v.label, t.index), 1), len(v.tiles))
                     send += SEND_GAP_US * share * bwd_sent.get((v.label, t.index), 0)
