@@ -49,8 +49,9 @@ class Tile:
     col_block: int = 0  # block: which input columns
     memory: list[MemoryItem] = field(default_factory=list)
     keys: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # partition -> (key, mask, n_keys)
-    # conv in a gradient ring (tiling.gradient_ring): (starts the ring, first filter, filters carried)
-    ring: tuple[int, int, int] | None = None
+    # conv in a gradient ring (tiling.gradient_ring): (starts the ring, first filter, filters carried,
+    # microseconds the starting tile waits first, microseconds between the ring's values)
+    ring: tuple[int, int, int, int, int] | None = None
 
     @property
     def n_atoms(self) -> int:

@@ -88,6 +88,8 @@ PARAM_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("ring_first", "u32", "conv in a gradient ring: 1 on the tile that starts its group's ring"),
     ("ring_filter_lo", "u32", "conv in a gradient ring: the first filter the ring carries"),
     ("ring_filters", "u32", "conv in a gradient ring: how many filters it carries"),
+    ("ring_start_us", "u32", "conv, the tile starting a ring: microseconds it waits first "
+                             "(tiling.gradient_ring)"),
 )
 KEY_ENTRY_FIELDS = (
     ("partition", "u32", "PART_*"),
@@ -158,7 +160,8 @@ def params(plan: Plan, vertex: VertexPlan, tile: Tile, work_bytes: int) -> np.nd
         "ring_gap_us": ring_gap_us(len(vertex.tiles), layer.fused),
     }
     if tile.ring is not None:
-        values.update(zip(("ring_first", "ring_filter_lo", "ring_filters"), tile.ring, strict=True))
+        values.update(zip(("ring_first", "ring_filter_lo", "ring_filters", "ring_start_us", "ring_gap_us"),
+                          tile.ring, strict=True))
     if layer.fused:
         values.update({
             "pool_kernel_h": layer.pool_kernel[0], "pool_kernel_w": layer.pool_kernel[1],

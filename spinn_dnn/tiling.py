@@ -404,21 +404,32 @@ def ring_gap_us(n_tiles: int, fused: bool = False) -> int:
 def gradient_ring(layer: Layer, vertex: VertexPlan) -> list[Route]:
     """The kernel-gradient reduction of a convolution whose filters have copies on several tiles.
 
-    One ring per filter group (filter_groups): tile i of the group sends the
-    running sum of the gradient of each of the group's filters to tile i + 1
-    (gring), each adding its own; the last sends the complete sums to all the
-    others (gsum), so every copy makes the same update from the same sum.  The
-    groups' rings run at once.  Packets are per batch: `packets_per_sample`
+    One ring of the tiles that share filters (filter_groups): tile i sends the
+    running sum of the gradient of each filter the ring carries to tile i + 1
+    (gring), each adding its own (zero for a filter it does not hold); the last
+    sends the complete sums to all the others (gsum), so every copy makes the
+    same update from the same sum.  Packets are per batch: `packets_per_sample`
     counts them as if spread over the batch (rounded up).  Sets each ring
-    tile's `ring` (its program's parameters).
+    tile's `ring` (its program's parameters: the programs take one ring per
+    group, each starting after a delay at its own pace).
+
+    One ring per filter group, each carrying only its group's filters and
+    all running at once (half the values for fused LeNet-5's C3), was tried
+    and not kept: on a fused layer of 144 one-atom tiles in four rings it
+    dropped a ring packet (link busy), started together or interleaved at a
+    quarter of the rate, while one ring drops nothing there.  Why is not
+    understood yet.
     """
     routes = []
-    for group in filter_groups(vertex):
+    groups = filter_groups(vertex)
+    rings = [sorted((t for g in groups for t in g), key=lambda t: t.index)] if groups else []
+    gap = ring_gap_us(len(vertex.tiles), layer.fused)
+    for k, group in enumerate(rings):
         lo, hi = ring_filters(group)
         values = (hi - lo) * (layer.fan_in + 1)
         per_sample = -(-values // RING_BATCH)
         for t in group:
-            t.ring = (int(t is group[0]), lo, hi - lo)
+            t.ring = (int(t is group[0]), lo, hi - lo, k * gap if t is group[0] else 0, gap * len(rings))
         # one toolchain partition ("grad") for both kinds, so that every tile of the group is among
         # its senders (the router needs the senders' chips to connect)
         routes += [Route("gring", (vertex.label, a.index), [(vertex.label, b.index)], per_sample,

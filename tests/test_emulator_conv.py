@@ -17,6 +17,7 @@ import pytest
 
 import spinn_dnn
 import workloads
+from spinn_dnn.tiling import filter_groups
 
 STEPS, BATCH = 50, 32
 SCE = "sparse_categorical_crossentropy"
@@ -181,13 +182,13 @@ def test_input_atoms_no_window_reads_leave_their_tile_idle(fuse_pooling, tmp_pat
     assert any((inputs_v.label, t.index) not in senders for t in inputs_v.tiles)  # the case arose
 
 
-@pytest.mark.parametrize(("filters", "atoms", "rings"), [
-    (8, 4, 2),  # tiles of 4 atoms hold filters 0-3 or 4-7: two rings, each carrying its half
-    (5, 2, 1),  # tiles of 2 atoms wrap round the 5 filters: all linked, one ring of every filter
+@pytest.mark.parametrize(("filters", "atoms", "groups"), [
+    (8, 4, 2),  # tiles of 4 atoms hold filters 0-3 or 4-7: each passes zeros for the other half
+    (5, 2, 1),  # tiles of 2 atoms wrap round the 5 filters: all linked
 ])
-def test_several_gradient_rings_in_a_plain_layer_match_keras(filters, atoms, rings, tmp_path):
-    # found by an independent review of the per-group rings: besides fused LeNet-5, no parity
-    # test had a layer with more than one ring
+def test_a_ring_over_tiles_holding_different_filters_matches_keras(filters, atoms, groups, tmp_path):
+    # from an independent review (of per-group rings, since dropped): a plain layer whose tiles
+    # hold different subsets of the filters
     keras.utils.set_random_seed(11)
     inputs = keras.Input((7, 7, 2))
     h = keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="tanh", name="conv")(inputs)
@@ -197,4 +198,21 @@ def test_several_gradient_rings_in_a_plain_layer_match_keras(filters, atoms, rin
     x, y = _data((7, 7, 2), 5, seed=11)
     sm = _train_and_compare(model, x, y, tmp_path, max_atoms_per_core=atoms)
     conv = _conv_vertex(sm, "conv")
-    assert len({t.ring for t in conv.tiles if t.ring and t.ring[0]}) == rings
+    assert len(filter_groups(conv)) == groups and sum(1 for t in conv.tiles if t.ring and t.ring[0]) == 1
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_a_ring_over_tiles_of_one_filter_each_drops_nothing(activation, tmp_path):
+    # 144 fused tiles of one atom (one filter each, four groups): one ring per group dropped a
+    # ring packet here (link busy at chip (2, 2)), one ring of all 144 does not
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((11, 11, 1))
+    h = keras.layers.Conv2D(2, 1, activation="relu", name="pre")(inputs)
+    h = keras.layers.Conv2D(4, 3, padding="same", activation=activation, name="conv")(h)
+    h = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="pool")(h)
+    h = keras.layers.Flatten()(h)
+    model = _with_biases(keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(h)), 0)
+    x, y = _data((11, 11, 1), 3, seed=7)
+    sm = _train_and_compare(model, x, y, tmp_path, max_atoms_per_core=16, fuse_pooling=True)
+    conv = _conv_vertex(sm, "conv")
+    assert len(conv.tiles) == 144 and len(filter_groups(conv)) == 4

@@ -98,6 +98,7 @@ typedef struct {
     uint32_t ring_first;  // conv in a gradient ring: 1 on the tile that starts its group's ring
     uint32_t ring_filter_lo;  // conv in a gradient ring: the first filter the ring carries
     uint32_t ring_filters;  // conv in a gradient ring: how many filters it carries
+    uint32_t ring_start_us;  // conv, the tile starting a ring: microseconds it waits first (tiling.gradient_ring)
 } params_t;
 
 // KEYS region: uint32_t n_out; key_entry_t out[n_out]; uint32_t n_in; key_entry_t in[n_in];

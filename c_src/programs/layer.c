@@ -37,14 +37,15 @@
 // source more than S samples ahead would overwrite a slot in use: the tile
 // stops with EXIT_OVERRUN rather than compute garbage.
 //
-// Gradient ring (conv tiles whose filters have copies on other tiles): the
-// tiles sharing filters form a group (tiling.filter_groups), one ring each,
-// carrying the group's filters params.ring_filter_lo onwards (params.ring_filters
-// of them).  After the last sample of a batch the group's first tile
-// (params.ring_first) sends its kernel gradient for those filters (zeros for
-// any it does not hold) on its gring keys to the next; each adds its own and
-// passes the sum on as soon as its own batch is done; the last tile gets the
-// group's sum, keeps it and sends it to all the others (gsum keys).  Every
+// Gradient ring (conv tiles whose filters have copies on other tiles): a ring
+// carries filters params.ring_filter_lo onwards (params.ring_filters of them;
+// the mapping makes one ring per layer, of every tile sharing a filter: see
+// tiling.gradient_ring).  After the last sample of a batch the ring's first
+// tile (params.ring_first), after params.ring_start_us, sends its kernel
+// gradient for those filters (zeros for any it does not hold) on its gring
+// keys to the next; each adds its own and passes the sum on as soon as its own
+// batch is done; the last tile gets the ring's sum, keeps it and sends it to
+// all the others (gsum keys).  Every
 // copy then applies the same update to the same sum, in the same order, so the
 // copies stay identical bit for bit.  The first tile sends a value every
 // params.ring_gap_us and the others pass each on as it comes: the toolchain
@@ -349,6 +350,7 @@ static void ring_start(void) {
     const params_t *p = S->r.params;
     S->own_ready = 1;
     if (p->ring_first) {
+        spin1_delay_us(p->ring_start_us);  // the layer's rings start spread over one gap
         for (uint v = 0; v < S->ring_values; v++) {
             if (v) {
                 spin1_delay_us(S->r.params->ring_gap_us);
@@ -727,7 +729,7 @@ static void layer_main(void) {
     S->ring_values = p->ring_filters * S->row_length;
     if (S->reduce && (p->ring_filters == 0 || p->ring_filter_lo + p->ring_filters > p->out_c ||
                       (p->ring_first && (!S->gring || S->is_last)))) {
-        spin1_exit(EXIT_BAD_IMAGE);  // a ring carries some of the layer's filters; its first tile passes them on
+        spin1_exit(EXIT_BAD_IMAGE);  // a ring carries some filters; its first tile passes them on
         return;
     }
     S->in_flight = p->in_flight ? p->in_flight : 1;

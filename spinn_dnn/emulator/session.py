@@ -25,7 +25,7 @@ from spinn_dnn import memory
 from spinn_dnn import regions as regions_mod
 from spinn_dnn.emulator.errors import EmulatorError
 from spinn_dnn.emulator.machine import EmulatedMachine, RunResult, _module
-from spinn_dnn.tiling import filter_groups, ring_filters, ring_gap_us
+from spinn_dnn.tiling import filter_groups
 
 WORK = regions_mod.REGIONS.index("WORK")
 WEIGHTS = regions_mod.REGIONS.index("WEIGHTS")
@@ -144,9 +144,9 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
             per_tile[(v.label, t.index)] = cycles + send * per_us
         if training and v.role == "conv":  # the gradient rings, at once, then the update
             for group in filter_groups(v):
-                lo, hi = ring_filters(group)
-                values = (hi - lo) * (layer.fan_in + 1)
-                ring_us = (values + len(group)) * ring_gap_us(len(v.tiles), layer.fused)
+                _, lo, n, start_us, gap_us = group[0].ring
+                values = n * (layer.fan_in + 1)
+                ring_us = start_us + (values + len(group)) * gap_us
                 update = max(update, ring_us * per_us + values * 3 * mod.COST_FMAC)
     return per_tile, update
 
