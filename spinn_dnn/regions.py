@@ -85,7 +85,7 @@ PARAM_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("pool_pad_left", "u32", ""),
     ("pool_out_h", "u32", "the pooled shape (channels: out_c)"),
     ("pool_out_w", "u32", ""),
-    ("ring_first", "u32", "conv in a gradient ring: 1 on the tile that starts its group's ring"),
+    ("ring_first", "u32", "conv in a gradient ring: 1 on the tile that starts the ring"),
     ("ring_filter_lo", "u32", "conv in a gradient ring: the first filter the ring carries"),
     ("ring_filters", "u32", "conv in a gradient ring: how many filters it carries"),
     ("ring_start_us", "u32", "conv, the tile starting a ring: microseconds it waits first "

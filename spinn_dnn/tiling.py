@@ -344,15 +344,14 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
 
 
 def filter_groups(vertex: VertexPlan) -> list[list[Tile]]:
-    """The tiles of a convolution that must agree on some filter's update, in rings.
+    """The tiles of a convolution that must agree on some filter's update, in groups.
 
     Two tiles are in one group when they hold a copy of a common filter, and
     groups join through shared tiles, so every copy of a filter is in one
-    group.  Each group with more than one tile reduces its own filters'
-    gradients (gradient_ring).  LeNet-5's fused C3 has 50 tiles, each one
-    position's 8 of 16 filters: two groups of 25, each passing 1,208 values
-    where one ring of all 50 tiles passed 2,416, half of which a tile only
-    forwarded.  Groups of one tile (nothing shared) are left out.
+    group.  Groups of one tile (nothing shared) are left out.  The tiles of
+    all the groups reduce their gradients in one ring (gradient_ring says
+    why not one ring per group).  LeNet-5's fused C3 has 50 tiles, each one
+    position's 8 of 16 filters: two groups of 25.
     """
     parent = list(range(len(vertex.tiles)))
 

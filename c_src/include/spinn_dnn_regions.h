@@ -95,7 +95,7 @@ typedef struct {
     uint32_t pool_pad_left;
     uint32_t pool_out_h;  // the pooled shape (channels: out_c)
     uint32_t pool_out_w;
-    uint32_t ring_first;  // conv in a gradient ring: 1 on the tile that starts its group's ring
+    uint32_t ring_first;  // conv in a gradient ring: 1 on the tile that starts the ring
     uint32_t ring_filter_lo;  // conv in a gradient ring: the first filter the ring carries
     uint32_t ring_filters;  // conv in a gradient ring: how many filters it carries
     uint32_t ring_start_us;  // conv, the tile starting a ring: microseconds it waits first (tiling.gradient_ring)

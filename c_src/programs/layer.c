@@ -350,7 +350,7 @@ static void ring_start(void) {
     const params_t *p = S->r.params;
     S->own_ready = 1;
     if (p->ring_first) {
-        spin1_delay_us(p->ring_start_us);  // the layer's rings start spread over one gap
+        spin1_delay_us(p->ring_start_us);  // 0 for the one ring per layer the mapping makes now
         for (uint v = 0; v < S->ring_values; v++) {
             if (v) {
                 spin1_delay_us(S->r.params->ring_gap_us);
