@@ -381,6 +381,13 @@ def ring_filters(group: list[Tile]) -> tuple[int, int]:
     return min(held), max(held) + 1
 
 
+def gradient_rings(vertex: VertexPlan) -> list[list[Tile]]:
+    """The rings of a convolution's tiles, each in ring order: one, of every tile sharing a filter
+    (gradient_ring says why not one per filter group), or none."""
+    groups = filter_groups(vertex)
+    return [sorted((t for g in groups for t in g), key=lambda t: t.index)] if groups else []
+
+
 def ring_gap_us(n_tiles: int, fused: bool = False) -> int:
     """Microseconds between a gradient ring's values (params.ring_gap_us, layer.c).
 
@@ -420,8 +427,7 @@ def gradient_ring(layer: Layer, vertex: VertexPlan) -> list[Route]:
     understood yet.
     """
     routes = []
-    groups = filter_groups(vertex)
-    rings = [sorted((t for g in groups for t in g), key=lambda t: t.index)] if groups else []
+    rings = gradient_rings(vertex)
     gap = ring_gap_us(len(vertex.tiles), layer.fused)
     for k, group in enumerate(rings):
         lo, hi = ring_filters(group)

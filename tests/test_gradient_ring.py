@@ -11,6 +11,7 @@ import keras
 import pytest
 
 import workloads
+from spinn_dnn.emulator.session import tile_stage_cycles
 from spinn_dnn.model import plan_model
 from spinn_dnn.plan import Tile, VertexPlan
 from spinn_dnn.tiling import filter_groups
@@ -71,6 +72,11 @@ def test_lenet5_fused_c3_reduces_its_filters_in_one_ring_of_all_its_tiles():
     rings = _rings(plan, c3)
     assert [(len(tiles), tiles[0].ring[1:4], keys) for tiles, keys in rings] == [(50, (0, 16, 0), {16 * 151})]
     assert len(filter_groups(c3)) == 2
+    # the batch's update (C3's is the longest) waits for the whole ring: every value, then a hop
+    # per tile of the ring (all 50, not a group's 25), at its pace; then the update's arithmetic
+    _, update = tile_stage_cycles(plan, True)
+    gap_us = rings[0][0][0].ring[4]
+    assert update == (16 * 151 + 50) * gap_us * 200 + 16 * 151 * 3 * 90  # cycles at 200 MHz, FMAC 90
 
 
 @pytest.mark.parametrize("out_c", [1, 2, 3, 5, 6, 8, 16])

@@ -25,7 +25,7 @@ from spinn_dnn import memory
 from spinn_dnn import regions as regions_mod
 from spinn_dnn.emulator.errors import EmulatorError
 from spinn_dnn.emulator.machine import EmulatedMachine, RunResult, _module
-from spinn_dnn.tiling import filter_groups
+from spinn_dnn.tiling import gradient_rings
 
 WORK = regions_mod.REGIONS.index("WORK")
 WEIGHTS = regions_mod.REGIONS.index("WEIGHTS")
@@ -143,10 +143,10 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
                 update = max(update, weights * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD))
             per_tile[(v.label, t.index)] = cycles + send * per_us
         if training and v.role == "conv":  # the gradient rings, at once, then the update
-            for group in filter_groups(v):
-                _, lo, n, start_us, gap_us = group[0].ring
+            for ring in gradient_rings(v):
+                _, lo, n, start_us, gap_us = ring[0].ring
                 values = n * (layer.fan_in + 1)
-                ring_us = start_us + (values + len(group)) * gap_us
+                ring_us = start_us + (values + len(ring)) * gap_us
                 update = max(update, ring_us * per_us + values * 3 * mod.COST_FMAC)
     return per_tile, update
 
