@@ -23,7 +23,7 @@ def _n_keys(route: Route, tile: Tile) -> int:
         return route.n_keys
     if route.span is not None:  # errors: the atoms of the receiving tile
         return route.span[1] - route.span[0]
-    if route.pid == "fwd" or route.pid in ("partial", "delta"):
+    if route.pid in ("fwd", "partial", "delta", "dz"):
         return tile.n_atoms
     if route.pid == "bwd":
         return tile.in_hi - tile.in_lo

@@ -127,6 +127,15 @@ def pool(n: int, span: int, s: int, is_max: bool) -> list[MemoryItem]:
     return items
 
 
+def weight_copy(units: int, n: int) -> list[MemoryItem]:
+    """error_routing "deltas": the copy a tile of n atoms keeps of the next layer's weights from
+    them (units x n), its gradient sums and its momentum (c_src/programs/layer.c, Deltas)."""
+    w = units * n * F32
+    return [MemoryItem("weight copy", "dtcm", w, "the next layer's weights from these atoms: W^T dz as deltas come"),
+            MemoryItem("copy's gradient sums", "dtcm", w, "the same sums the next layer's tiles make"),
+            MemoryItem("copy's momentum", "sdram", w, "the same SGD step as the original")]
+
+
 def block(rows: int, cols: int, s: int) -> list[MemoryItem]:
     """A block of W (rows neurons x cols inputs) of a layer split in two dimensions."""
     w = rows * cols * F32

@@ -103,6 +103,8 @@ KEY_ENTRY_FIELDS = (
 WEIGHTS_HEADER_FIELDS = (
     ("n_rows", "u32", "rows: neurons (dense, block, acc) or filters (conv)"),
     ("row_length", "u32", "floats per row: fan-in (+1 for the bias, last)"),
+    ("copy_rows", "u32", "error_routing deltas: units of the next layer whose weights the tile copies"),
+    ("copy_length", "u32", "floats per copied row: the next layer's weights from this tile's atoms"),
 )
 OPTIMIZER_FIELDS = (
     ("learning_rate", "f32", "set per epoch by the host"),
@@ -230,19 +232,45 @@ def weight_rows(layer: Layer, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
     return ids, np.ascontiguousarray(b[ids])  # acc: the bias
 
 
-def weights_region(layer: Layer, tile: Tile) -> np.ndarray:
+def weight_copy(plan: Plan, tile: Tile) -> np.ndarray | None:
+    """error_routing "deltas": the next layer's weights that read the tile's atoms, (units, atoms),
+    or None where the tile gets errors rather than deltas (tiling.delta_copies)."""
+    senders = {r.src[0] for r in plan.routes if r.pid == "dz" and (tile.vertex, tile.index) in r.dst}
+    if not senders:
+        return None
+    (label,) = senders
+    return np.ascontiguousarray(plan.layers[plan.vertex(label).layer].kernel_matrix()[:, tile.lo:tile.hi])
+
+
+def weights_region(layer: Layer, tile: Tile, copy: np.ndarray | None = None) -> np.ndarray:
     ids, rows = weight_rows(layer, tile)
-    header = _struct(WEIGHTS_HEADER_FIELDS, {"n_rows": rows.shape[0], "row_length": rows.shape[1]})
+    copy = np.zeros((0, 0), dtype=np.float32) if copy is None else copy
+    header = _struct(WEIGHTS_HEADER_FIELDS, {"n_rows": rows.shape[0], "row_length": rows.shape[1],
+                                             "copy_rows": copy.shape[0], "copy_length": copy.shape[1]})
     data = np.ascontiguousarray(rows, dtype="<f4").ravel().view("<u4")
-    return np.concatenate([header, ids.astype("<u4"), data])
+    copied = np.ascontiguousarray(copy, dtype="<f4").ravel().view("<u4")
+    return np.concatenate([header, ids.astype("<u4"), data, copied])
+
+
+HEADER_WORDS = len(WEIGHTS_HEADER_FIELDS)
 
 
 def decode_weights(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(row ids, rows) of a WEIGHTS region: the tile's own weights."""
     words = np.frombuffer(bytes(blob), dtype="<u4")
     n_rows, row_length = int(words[0]), int(words[1])
-    ids = words[2:2 + n_rows].astype(np.int64)
-    rows = words[2 + n_rows:2 + n_rows + n_rows * row_length].view("<f4").reshape(n_rows, row_length)
+    start = HEADER_WORDS + n_rows
+    ids = words[HEADER_WORDS:start].astype(np.int64)
+    rows = words[start:start + n_rows * row_length].view("<f4").reshape(n_rows, row_length)
     return ids, rows
+
+
+def decode_copy(blob: bytes) -> np.ndarray:
+    """The copy of the next layer's weights a WEIGHTS region holds (error_routing "deltas")."""
+    words = np.frombuffer(bytes(blob), dtype="<u4")
+    n_rows, row_length, copy_rows, copy_length = (int(w) for w in words[:HEADER_WORDS])
+    start = HEADER_WORDS + n_rows + n_rows * row_length
+    return words[start:start + copy_rows * copy_length].view("<f4").reshape(copy_rows, copy_length)
 
 
 def decode_params(blob: bytes) -> dict[str, float]:
@@ -272,7 +300,7 @@ def tile_image(plan: Plan, vertex: VertexPlan, tile: Tile) -> dict[int, np.ndarr
     return {
         REGIONS.index("PARAMS"): params(plan, vertex, tile, work),
         REGIONS.index("KEYS"): keys_region(plan, tile),
-        REGIONS.index("WEIGHTS"): weights_region(layer, tile),
+        REGIONS.index("WEIGHTS"): weights_region(layer, tile, weight_copy(plan, tile)),
         REGIONS.index("OPTIMIZER"): optimizer_region(plan),
         REGIONS.index("WORK"): work,
     }
@@ -319,7 +347,8 @@ def c_header() -> str:
     lines += _c_struct("params_t", PARAM_FIELDS) + [""]
     lines += ["// KEYS region: uint32_t n_out; key_entry_t out[n_out]; uint32_t n_in; key_entry_t in[n_in];"]
     lines += _c_struct("key_entry_t", KEY_ENTRY_FIELDS) + [""]
-    lines += ["// WEIGHTS region: weights_header_t; uint32_t row_id[n_rows]; float rows[n_rows][row_length];"]
+    lines += ["// WEIGHTS region: weights_header_t; uint32_t row_id[n_rows]; float rows[n_rows][row_length];",
+              "//                 float copy[copy_rows][copy_length];"]
     lines += _c_struct("weights_header_t", WEIGHTS_HEADER_FIELDS) + [""]
     lines += _c_struct("optimizer_t", OPTIMIZER_FIELDS) + [""]
     lines += ["#endif  // SPINN_DNN_REGIONS_H", ""]

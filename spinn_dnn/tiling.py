@@ -29,7 +29,20 @@ from spinn_dnn.plan import MemoryItem, Plan, Route, Tile, VertexPlan
 
 POLICIES = ("auto", "neuron_per_core")
 RING_BATCH = 32  # the batch size the per-sample figures of a per-batch reduction assume
-ERROR_ROUTINGS = ("per_tile", "multicast", "thesis")
+ERROR_ROUTINGS = ("per_tile", "multicast", "thesis", "deltas")
+
+
+def sends_deltas(layer: Layer) -> bool:
+    """Whether, under error_routing "deltas", the layer sends dL/dz to the layer below instead
+    of dL/dx: where each of its weights reads one input atom once per sample (a Dense layer, or a
+    convolution whose kernel covers its whole input with one output position), the tiles below
+    can keep an exact copy of the weights that read their atoms by summing the same gradient
+    themselves (c_src/programs/layer.c, Deltas).  Other layers send errors as "per_tile".
+    """
+    if layer.kind == "dense":
+        return True
+    return (layer.kind == "conv" and not layer.fused and layer.out_shape[:2] == (1, 1)
+            and layer.pads == (0, 0) and layer.kernel == layer.in_shape[:2])
 
 
 def next_pow2(n: int) -> int:
@@ -312,8 +325,14 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
             # every tile of the layer a sender of every such partition all the same, because
             # the toolchain's router routes a partition only through its senders' chips, and a
             # few scattered senders need not be on chips that connect.
+            deltas = (error_routing == "deltas" and sends_deltas(layer) and ins[li] is outs[li]
+                      and ins[li - 1] is outs[li - 1])
             for t in dst_v.tiles:
                 hit = _sources_hit(masks[t.index], src_v.tiles)
+                if deltas:  # the tile's dL/dz to every tile whose atoms it reads
+                    routes.append(Route("dz", (dst_v.label, t.index), [(src_v.label, s.index) for s in hit],
+                                        t.n_atoms))
+                    continue
                 if error_routing in ("multicast", "thesis"):
                     routes.append(Route("bwd", (dst_v.label, t.index), [(src_v.label, s.index) for s in hit],
                                         t.n_in_needed))
@@ -459,10 +478,11 @@ def exact_memory(vertices: list[VertexPlan], routes: list[Route],
     incoming source) and error buffers (one per tile sending it errors)."""
     entries: dict[tuple[str, int], int] = {}
     err_senders: dict[tuple[str, int], int] = {}
+    copy_units = delta_copies(vertices, routes)
     for r in routes:
         for d in r.dst:
             entries[d] = entries.get(d, 0) + 1
-            if r.pid == "bwd":
+            if r.pid in ("bwd", "dz"):
                 err_senders[d] = err_senders.get(d, 0) + 1
     out = {}
     for v in vertices:
@@ -475,8 +495,17 @@ def exact_memory(vertices: list[VertexPlan], routes: list[Route],
                 if m.where == "dtcm" and m.name == "error buffers":
                     m = memory.error_buffers(t.n_atoms, in_flight, err_senders.get(ref, 0))
                 items.append(m)
+            if ref in copy_units:
+                items += memory.weight_copy(copy_units[ref], t.n_atoms)
             out[ref] = memory.fixed(entries.get(ref, 0)) + items
     return out
+
+
+def delta_copies(vertices: list[VertexPlan], routes: list[Route]) -> dict[tuple[str, int], int]:
+    """Tiles that receive deltas (error_routing "deltas"): how many units of the next layer
+    they hold copies of the weights of (every unit of it: each reads all their atoms)."""
+    units = {v.label: v.n_atoms for v in vertices}
+    return {d: units[r.src[0]] for r in routes if r.pid == "dz" for d in r.dst}
 
 
 def finalise_memory(plan: Plan) -> None:

@@ -30,7 +30,8 @@
 #define PART_DELTA 5
 #define PART_GRING 6
 #define PART_GSUM 7
-#define N_PARTS 8
+#define PART_DZ 8
+#define N_PARTS 9
 
 #define ACT_IDENTITY 0
 #define ACT_RELU 1
@@ -112,9 +113,12 @@ typedef struct {
 } key_entry_t;
 
 // WEIGHTS region: weights_header_t; uint32_t row_id[n_rows]; float rows[n_rows][row_length];
+//                 float copy[copy_rows][copy_length];
 typedef struct {
     uint32_t n_rows;  // rows: neurons (dense, block, acc) or filters (conv)
     uint32_t row_length;  // floats per row: fan-in (+1 for the bias, last)
+    uint32_t copy_rows;  // error_routing deltas: units of the next layer whose weights the tile copies
+    uint32_t copy_length;  // floats per copied row: the next layer's weights from this tile's atoms
 } weights_header_t;
 
 typedef struct {

@@ -52,12 +52,26 @@
 // sends each ring packet over every link among the layer's chips, so the pace
 // is set by the number of the layer's tiles (tiling.ring_gap_us).
 //
+// Deltas (error_routing "deltas", spinn_dnn.tiling.delta_layers): a tile of a
+// layer that has an outgoing dz entry sends dL/dz of its atoms (dz keys: the
+// sending tile's atoms) instead of dL/dx, and computes no dL/dx.  Each tile of
+// the layer below holds a copy of the weights that read its atoms (the WEIGHTS
+// region's copy: copy_rows units of the next layer x its n_out atoms) and, as a
+// delta d of unit u comes in, adds W[u][a] d to the error of each of its atoms a
+// (one buffer per sending tile, as the errors) and d y[a] to the copy's
+// gradient.  Each weight of the copy belongs to one unit, so its gradient gets
+// the same products, in the same sample order, as the unit's own tile sums; at
+// the end of each batch the copy takes the same SGD step (its momentum in
+// WORK), so it stays equal to the original bit for bit without a packet more.
+// Copies are written back to SDRAM with W, so the host's next machine starts
+// from them.
+//
 // Memory: DTCM holds W and G (n_rows x row_length), the inputs, outputs and
 // error sums of S samples, and dL/dz and dL/dx of one sample; SDRAM (the WORK
 // region) holds the momentum V, used once per batch, the gradient ring's
 // incoming sums, and on the loss layer the results.
 //
-// WORK region: float V[n_rows][row_length]; on conv tiles in a gradient ring,
+// WORK region: float V[n_rows][row_length]; float V_copy[copy_rows][n_out]; on conv tiles in a gradient ring,
 // float ring[ring_filters][row_length]; on the loss layer's tiles: uint32 n_done;
 // uint32 n_rows; uint32 record (n_rows + 1); per sample: float y[n_rows],
 // float loss.
@@ -70,6 +84,8 @@
 #define TAG_WEIGHTS 1
 #define TAG_RESULT 2
 #define TAG_WRITE_BACK 3
+#define TAG_COPY_BACK 4
+#define WEIGHTS_HEADER_WORDS (sizeof(weights_header_t) / sizeof(uint32_t))
 
 // exit codes: why a tile refused to run (spinn_dnn/emulator/codes.py gives their meaning)
 #define EXIT_BAD_IMAGE 1
@@ -136,6 +152,12 @@ typedef struct {
     uint ring_busy;
     uint ring_queued;   // a ring_pump callback is queued (one at a time: the task queue holds 16)
     float *ring;        // ring_values incoming partial sums, in SDRAM
+    // deltas: see above
+    const key_entry_t *dz_out;  // this tile sends dL/dz (the layer below holds copies of W)
+    uint dz_in;         // the errors come as deltas from the next layer (PART_DZ entries)
+    uint copy_units;    // rows of the copy: units of the next layer
+    float *wc, *gc;     // the copy (copy_units x n_out) and its gradient sums, in DTCM
+    float *vc;          // its momentum, in SDRAM
 } layer_state_t;
 
 SPINN_STATE_DECLARE(layer_state_t);
@@ -149,7 +171,7 @@ static uint batch_of(uint sample) {
 
 static float *results(void) {
     uint32_t *work = S->r.work;
-    return (float *) &work[S->n_rows * S->row_length + (S->reduce ? S->ring_values : 0)];
+    return (float *) &work[S->n_rows * S->row_length + S->copy_units * S->n_out + (S->reduce ? S->ring_values : 0)];
 }
 
 static void write_result(uint slot, uint sample) {
@@ -252,29 +274,45 @@ static void forward(uint slot, uint sample) {
     spin1_schedule_callback(pump, 0, 0, 1);
 }
 
-static void update(void) {
+// One SGD step (Keras's) of n weights w from their gradient sums g, momentum v in SDRAM; g is zeroed.
+static void sgd_step(float *w, float *g, float *v, uint n) {
     float lr = S->opt->learning_rate, momentum = S->opt->momentum;
-    uint n = S->n_rows * S->row_length;
     for (uint i = 0; i < n; i++) {
-        float g = S->g[i];
+        float gi = g[i];
         if (momentum != 0.0f) {
-            float v = S->v[i] * momentum - g * lr;
-            S->v[i] = v;
-            S->w[i] += S->opt->nesterov ? v * momentum - g * lr : v;
+            float vi = v[i] * momentum - gi * lr;
+            v[i] = vi;
+            w[i] += S->opt->nesterov ? vi * momentum - gi * lr : vi;
         } else {
-            S->w[i] -= g * lr;
+            w[i] -= gi * lr;
         }
-        S->g[i] = 0.0f;
+        g[i] = 0.0f;
     }
     SPINN_ACCOUNT(SPINN_OP_FMAC, (S->opt->nesterov ? 5 : 3) * n);
     SPINN_ACCOUNT(SPINN_OP_SDRAM_WORD, 2 * n);  // V read and written in SDRAM
+}
+
+static uint32_t *weight_rows_in_sdram(void) {
+    data_specification_metadata_t *ds = data_specification_get_data_address();
+    const weights_header_t *wh = data_specification_get_region(REGION_WEIGHTS, ds);
+    return (uint32_t *) wh + WEIGHTS_HEADER_WORDS + S->n_rows;
+}
+
+// The copy's step, the same as its original's (see Deltas above), and its write-back.
+static void copy_update(void) {
+    uint n = S->copy_units * S->n_out;
+    sgd_step(S->wc, S->gc, S->vc, n);
+    spin1_dma_transfer(TAG_COPY_BACK, weight_rows_in_sdram() + S->n_rows * S->row_length, S->wc, DMA_WRITE,
+                       n * sizeof(float));
+}
+
+static void update(void) {
+    uint n = S->n_rows * S->row_length;
+    sgd_step(S->w, S->g, S->v, n);
     S->batches_done++;
     S->own_ready = 0;
     S->ring_in = S->ring_done = S->sums_in = 0;
-    data_specification_metadata_t *ds = data_specification_get_data_address();
-    const weights_header_t *wh = data_specification_get_region(REGION_WEIGHTS, ds);
-    uint32_t *rows = (uint32_t *) wh + 2 + S->n_rows;
-    spin1_dma_transfer(TAG_WRITE_BACK, rows, S->w, DMA_WRITE, n * sizeof(float));
+    spin1_dma_transfer(TAG_WRITE_BACK, weight_rows_in_sdram(), S->w, DMA_WRITE, n * sizeof(float));
 }
 
 // The row holding ring value v's filter (ring_lo + v / row_length), or n_rows if this tile
@@ -374,11 +412,18 @@ static void backward(uint slot, uint sample) {
         for (uint r = 0; r < S->n_out; r++) {
             float sum = 0.0f;
             for (uint e = 0; e < S->n_bwd_in; e++) {
-                sum += S->err[(e * S->in_flight + slot) * S->n_out + r];
+                float *at = &S->err[(e * S->in_flight + slot) * S->n_out + r];
+                sum += *at;
+                if (S->dz_in) {
+                    *at = 0.0f;  // deltas add into it: ready for the slot's next sample
+                }
             }
             S->dz[r] = sum;
         }
         SPINN_ACCOUNT(SPINN_OP_FADD, S->n_out * S->n_bwd_in);
+        if (S->dz_in) {
+            SPINN_ACCOUNT(SPINN_OP_WORD, S->n_out * S->n_bwd_in);
+        }
         if (!S->fused) {  // fused: dz is dL/dy of the pooled values; f' acts inside, per window output
             activation_backward(p->activation, y, S->dz, S->n_out);
         }
@@ -419,9 +464,14 @@ static void backward(uint slot, uint sample) {
     if (S->bwd) {
         tile_send_errors(S->bwd, S->n_bwd_out, S->dx, S->covered, S->in_lo, p->tile_index, p->n_tiles,
                          p->unpaced_errors);
+    } else if (S->dz_out) {  // paced as errors to one receiving entry
+        tile_send_errors(S->dz_out, 1, S->dz, NULL, S->atom_lo, p->tile_index, p->n_tiles, 0);
     }
     S->bwd_done++;
     if (tile_ends_batch(S->opt->epoch_samples, S->opt->batch_size, sample)) {
+        if (S->dz_in) {  // every delta of the batch has come in: before this pass could start
+            copy_update();
+        }
         if (S->reduce) {
             ring_start();  // the update follows the ring (ring_pump, or the sums coming in)
             return;
@@ -525,6 +575,31 @@ static void on_packet(uint key, uint payload) {
             if (++S->received_bwd[slot] == S->expected_bwd && sample == S->bwd_next) {
                 spin1_schedule_callback(pump, 0, 0, 1);
             }
+        } else if (in->partition == PART_DZ) {
+            uint sample = S->from_entry[e]++ / in->per_sample;
+            if (sample >= S->bwd_done + S->in_flight || sample >= S->fwd_next) {
+                spin1_exit(EXIT_OVERRUN);  // a delta for a sample this tile has not sent
+                return;
+            }
+            uint slot = sample % S->in_flight;
+            uint unit = in->offset + (key - in->key);
+            if (unit < S->copy_units) {
+                float d = bits_float(payload);
+                float *err = &S->err[(S->bwd_index[e] * S->in_flight + slot) * S->n_out];
+                const float *w = &S->wc[unit * S->n_out];
+                float *g = &S->gc[unit * S->n_out];
+                const float *y = &S->y[slot * (S->n_out + 1)];
+                for (uint a = 0; a < S->n_out; a++) {
+                    err[a] += w[a] * d;
+                    g[a] += d * y[a];
+                }
+                SPINN_ACCOUNT(SPINN_OP_FMAC, 2 * S->n_out);
+                SPINN_ACCOUNT(SPINN_OP_WORD, 4 * S->n_out);
+            }
+            SPINN_ACCOUNT(SPINN_OP_WORD, 8);
+            if (++S->received_bwd[slot] == S->expected_bwd && sample == S->bwd_next) {
+                spin1_schedule_callback(pump, 0, 0, 1);
+            }
         } else if (in->partition == PART_LABEL) {
             uint sample = S->from_entry[e]++;
             if (sample >= S->bwd_done + LABEL_RING) {
@@ -621,6 +696,14 @@ static uint allocate(void) {
             S->err[i] = 0.0f;
         }
     }
+    if (S->training && S->copy_units) {
+        uint copy = S->copy_units * S->n_out * sizeof(float);
+        S->wc = spin1_malloc(copy);
+        S->gc = spin1_malloc(copy);
+        if (!S->wc || !S->gc) {
+            return FALSE;
+        }
+    }
     if (S->training) {
         S->g = spin1_malloc(rows ? rows : one);
         S->dx = S->bwd ? spin1_malloc(S->n_x * sizeof(float)) : S->dz;
@@ -690,6 +773,7 @@ static void layer_main(void) {
     S->fused = p->role == ROLE_CONV && p->pool != POOL_NONE;
     S->n_rows = wh->n_rows;
     S->row_length = wh->row_length;
+    S->copy_units = wh->copy_rows;  // WORK keeps the copy's momentum, training or not (the layout)
     S->fan_in = wh->row_length ? wh->row_length - 1 : 0;
     S->in_lo = p->in_lo;
     S->atom_lo = p->atom_lo;
@@ -699,6 +783,7 @@ static void layer_main(void) {
     S->n_bwd_out = tile_out_count(&S->r, S->bwd);
     S->gring = tile_out_entry(&S->r, PART_GRING);
     S->gsum = tile_out_entry(&S->r, PART_GSUM);
+    S->dz_out = tile_out_entry(&S->r, PART_DZ);
     S->n_out = p->atom_hi - p->atom_lo;
     S->n_x = p->in_hi - p->in_lo;
     if ((p->activation == ACT_SOFTMAX && p->n_tiles != 1) ||
@@ -709,7 +794,7 @@ static void layer_main(void) {
     }
     for (uint e = 0; e < S->r.n_in; e++) {
         const key_entry_t *in = &S->r.in[e];
-        if ((in->partition == PART_FWD || in->partition == PART_BWD) &&
+        if ((in->partition == PART_FWD || in->partition == PART_BWD || in->partition == PART_DZ) &&
                 (in->per_sample == 0 || in->per_sample > in->count)) {
             spin1_exit(EXIT_BAD_IMAGE);  // each sample sends at least one of the entry's keys, each once
             return;
@@ -734,19 +819,26 @@ static void layer_main(void) {
     }
     S->in_flight = p->in_flight ? p->in_flight : 1;
     S->bwd = S->training ? S->bwd : NULL;
+    S->dz_out = S->training ? S->dz_out : NULL;
     uint n_bwd = 0;
     for (uint e = 0; e < S->r.n_in; e++) {
-        if (S->r.in[e].partition == PART_BWD && S->training) {
+        uint part = S->r.in[e].partition;
+        if ((part == PART_BWD || part == PART_DZ) && S->training) {
             n_bwd++;
             S->expected_bwd += S->r.in[e].per_sample;
+            S->dz_in = S->dz_in || part == PART_DZ;
         }
     }
     S->n_bwd_in = n_bwd;
+    if ((S->training && S->dz_in != (S->copy_units > 0)) || (S->copy_units && wh->copy_length != S->n_out)) {
+        spin1_exit(EXIT_BAD_IMAGE);  // deltas need the copy of the weights that read this tile's atoms
+        return;
+    }
     if (!allocate()) {
         spin1_exit(EXIT_NO_DTCM);
         return;
     }
-    if (!geometry_ok(p, (const uint32_t *) wh + 2) ||
+    if (!geometry_ok(p, (const uint32_t *) wh + WEIGHTS_HEADER_WORDS) ||
             (S->covered && (S->fused ? conv_pool_cover(p, S->covered, S->n_x)
                                      : receptive_cover(p, S->role == ROLE_POOL, S->covered, S->n_x)) !=
                                p->n_in_needed)) {
@@ -757,7 +849,8 @@ static void layer_main(void) {
         S->reduce = S->training && S->role == ROLE_CONV;  // inference: no gradient to reduce
         S->is_last = S->reduce && S->is_last;
     }
-    S->ring = (float *) S->r.work + S->n_rows * S->row_length;
+    S->vc = (float *) S->r.work + S->n_rows * S->row_length;
+    S->ring = S->vc + S->copy_units * S->n_out;
     for (uint e = 0; e < S->r.n_in; e++) {  // insertion sort of the entries by first key
         uint at = e;
         while (at > 0 && S->r.in[S->by_key[at - 1]].key > S->r.in[e].key) {
@@ -768,7 +861,7 @@ static void layer_main(void) {
     }
     for (uint e = 0, b = 0; e < S->r.n_in; e++) {
         S->from_entry[e] = 0;
-        S->bwd_index[e] = S->r.in[e].partition == PART_BWD ? b++ : 0;
+        S->bwd_index[e] = S->r.in[e].partition == PART_BWD || S->r.in[e].partition == PART_DZ ? b++ : 0;
     }
     for (uint i = 0; i < S->in_flight; i++) {
         S->received[i] = 0;
@@ -776,8 +869,8 @@ static void layer_main(void) {
     }
     S->v = (float *) S->r.work;
     if (S->training) {
-        for (uint i = 0; i < S->n_rows * S->row_length; i++) {
-            S->v[i] = 0.0f;
+        for (uint i = 0; i < S->n_rows * S->row_length + S->copy_units * S->n_out; i++) {
+            S->v[i] = 0.0f;  // the copy's momentum follows
         }
     }
     if (p->is_output) {
@@ -787,13 +880,21 @@ static void layer_main(void) {
         header[1] = S->n_out;
         header[2] = S->n_out + 1;
     }
-    const uint32_t *rows = (const uint32_t *) wh + 2 + S->n_rows;  // after the header and the row ids
+    const uint32_t *rows = (const uint32_t *) wh + WEIGHTS_HEADER_WORDS + S->n_rows;  // after the header, row ids
     spin1_callback_on(DMA_TRANSFER_DONE, on_dma, 0);
     spin1_callback_on(MCPL_PACKET_RECEIVED, on_packet, -1);
     if (S->n_rows) {
         spin1_dma_transfer(TAG_WEIGHTS, (void *) rows, S->w, DMA_READ, S->n_rows * S->row_length * sizeof(float));
     } else {
         S->ready = 1;  // no weights to load (pooling)
+    }
+    if (S->training && S->copy_units) {  // read once from SDRAM; written back after each update
+        const float *copy = (const float *) rows + S->n_rows * S->row_length;
+        for (uint i = 0; i < S->copy_units * S->n_out; i++) {
+            S->wc[i] = copy[i];
+            S->gc[i] = 0.0f;
+        }
+        SPINN_ACCOUNT(SPINN_OP_SDRAM_WORD, S->copy_units * S->n_out);
     }
     spin1_start(SYNC_WAIT);
 }

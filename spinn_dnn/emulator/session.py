@@ -230,10 +230,11 @@ class MachineSession:
         return (size - 4 * INPUT_HEADER_WORDS) // per
 
     def _results_offset(self, tile) -> int:  # noqa: ANN001
-        """Bytes of a tile's momentum, which comes first in its WORK region (layer.c)."""
+        """Bytes of a tile's momentum, and its weight copy's, which come first in its WORK region
+        (layer.c)."""
         image = self.toolchain.regions[(tile.vertex, tile.index)][WEIGHTS]
-        n_rows, row_length = struct.unpack_from("<II", image)
-        return n_rows * row_length * 4
+        n_rows, row_length, copy_rows, copy_length = struct.unpack_from("<IIII", image)
+        return (n_rows * row_length + copy_rows * copy_length) * 4
 
     # -- running -----------------------------------------------------------------------------
     def feed(self, x: np.ndarray, labels: np.ndarray) -> FeedResult:
@@ -306,12 +307,12 @@ class MachineSession:
         return {ref: self.em.read_region(where, WEIGHTS) for ref, where in self.where.items()}
 
     def momentum(self) -> dict[tuple[str, int], bytes]:
-        """The dense and conv tiles' SGD momentum (the start of their WORK regions)."""
+        """The tiles' SGD momentum, their weight copies' included (the start of their WORK regions)."""
         out = {}
         for v in self.plan.vertices:
             for t in v.tiles:
-                if t.role in ("dense", "conv"):
-                    size = self._results_offset(t)
+                size = self._results_offset(t)
+                if t.role in ("dense", "conv", "pool") and size:
                     out[(v.label, t.index)] = self.em.read_region(self.where[(v.label, t.index)], WORK)[:size]
         return out
 
