@@ -50,6 +50,12 @@ def error_buffers(n: int, s: int, senders: int) -> MemoryItem:
                       f"dE/dy from each of {max(1, senders)} sending tile(s), per sample")
 
 
+def delta_buffers(n: int, s: int) -> MemoryItem:
+    """error_routing "deltas": the n deltas per sample a tile receives, kept for s samples
+    until its backward pass turns them into its errors (in place of the error buffers)."""
+    return MemoryItem("delta buffers", "dtcm", max(1, n) * s * F32, f"{n} deltas per sample, per sample in flight")
+
+
 def _per_sample(n: int, inputs: int, s: int) -> list[MemoryItem]:
     """What every layer tile of layer.c keeps per sample: n outputs from `inputs` input atoms."""
     return [

@@ -479,11 +479,14 @@ def exact_memory(vertices: list[VertexPlan], routes: list[Route],
     entries: dict[tuple[str, int], int] = {}
     err_senders: dict[tuple[str, int], int] = {}
     copy_units = delta_copies(vertices, routes)
+    deltas: dict[tuple[str, int], int] = {}  # deltas per sample a tile receives
     for r in routes:
         for d in r.dst:
             entries[d] = entries.get(d, 0) + 1
-            if r.pid in ("bwd", "dz"):
+            if r.pid == "bwd":
                 err_senders[d] = err_senders.get(d, 0) + 1
+            if r.pid == "dz":
+                deltas[d] = deltas.get(d, 0) + r.packets_per_sample
     out = {}
     for v in vertices:
         for t in v.tiles:
@@ -493,7 +496,8 @@ def exact_memory(vertices: list[VertexPlan], routes: list[Route],
                 if m.where == "dtcm" and m.name in ("stack+globals (estimate)", "key table"):
                     continue
                 if m.where == "dtcm" and m.name == "error buffers":
-                    m = memory.error_buffers(t.n_atoms, in_flight, err_senders.get(ref, 0))
+                    m = (memory.delta_buffers(deltas[ref], in_flight) if ref in deltas
+                         else memory.error_buffers(t.n_atoms, in_flight, err_senders.get(ref, 0)))
                 items.append(m)
             if ref in copy_units:
                 items += memory.weight_copy(copy_units[ref], t.n_atoms)

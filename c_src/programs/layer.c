@@ -56,10 +56,12 @@
 // layer that has an outgoing dz entry sends dL/dz of its atoms (dz keys: the
 // sending tile's atoms) instead of dL/dx, and computes no dL/dx.  Each tile of
 // the layer below holds a copy of the weights that read its atoms (the WEIGHTS
-// region's copy: copy_rows units of the next layer x its n_out atoms) and, as a
-// delta d of unit u comes in, adds W[u][a] d to the error of each of its atoms a
-// (one buffer per sending tile, as the errors) and d y[a] to the copy's
-// gradient.  Each weight of the copy belongs to one unit, so its gradient gets
+// region's copy: copy_rows units of the next layer x its n_out atoms).  The deltas
+// wait in a buffer per sending tile (the packet handler only stores them: at
+// software-float speed the arithmetic would not keep up with their pace); the
+// backward pass adds W[u][a] d to the error of each of its atoms a for each
+// delta d of unit u, sender by sender in a fixed order, and d y[a] to the
+// copy's gradient.  Each weight of the copy belongs to one unit, so its gradient gets
 // the same products, in the same sample order, as the unit's own tile sums; at
 // the end of each batch the copy takes the same SGD step (its momentum in
 // WORK), so it stays equal to the original bit for bit without a packet more.
@@ -155,6 +157,8 @@ typedef struct {
     // deltas: see above
     const key_entry_t *dz_out;  // this tile sends dL/dz (the layer below holds copies of W)
     uint dz_in;         // the errors come as deltas from the next layer (PART_DZ entries)
+    uint *dz_at;        // per incoming entry: where its deltas start in dzbuf
+    float *dzbuf;       // per dz entry: in_flight x count deltas
     uint copy_units;    // rows of the copy: units of the next layer
     float *wc, *gc;     // the copy (copy_units x n_out) and its gradient sums, in DTCM
     float *vc;          // its momentum, in SDRAM
@@ -400,6 +404,37 @@ static void ring_start(void) {
     }
 }
 
+// dL/dy of the tile's atoms into dz from the deltas of one sample (see Deltas above), and the
+// copy's gradient sums.
+static void errors_from_deltas(uint slot, const float *y) {
+    zero_floats(S->dz, S->n_out);
+    uint used = 0, stored = 0;
+    for (uint e = 0; e < S->r.n_in; e++) {
+        const key_entry_t *in = &S->r.in[e];
+        if (in->partition != PART_DZ) {
+            continue;
+        }
+        const float *d = &S->dzbuf[S->dz_at[e] + slot * in->count];
+        stored += in->count;
+        for (uint i = 0; i < in->count; i++) {
+            uint unit = in->offset + i;
+            if (unit >= S->copy_units) {
+                continue;
+            }
+            float di = d[i];
+            const float *w = &S->wc[unit * S->n_out];
+            float *g = &S->gc[unit * S->n_out];
+            for (uint a = 0; a < S->n_out; a++) {
+                S->dz[a] += w[a] * di;
+                g[a] += di * y[a];
+            }
+            used++;
+        }
+    }
+    SPINN_ACCOUNT(SPINN_OP_FMAC, 2 * used * S->n_out);
+    SPINN_ACCOUNT(SPINN_OP_WORD, 4 * used * S->n_out + 2 * stored + S->n_out);
+}
+
 static void backward(uint slot, uint sample) {
     const params_t *p = S->r.params;
     const float *x = &S->x[slot * S->n_x];
@@ -408,22 +443,19 @@ static void backward(uint slot, uint sample) {
         for (uint r = 0; r < S->n_out; r++) {
             S->dz[r] = S->err[slot * S->n_out + r];
         }
+    } else if (S->dz_in) {
+        errors_from_deltas(slot, y);
     } else {
         for (uint r = 0; r < S->n_out; r++) {
             float sum = 0.0f;
             for (uint e = 0; e < S->n_bwd_in; e++) {
-                float *at = &S->err[(e * S->in_flight + slot) * S->n_out + r];
-                sum += *at;
-                if (S->dz_in) {
-                    *at = 0.0f;  // deltas add into it: ready for the slot's next sample
-                }
+                sum += S->err[(e * S->in_flight + slot) * S->n_out + r];
             }
             S->dz[r] = sum;
         }
         SPINN_ACCOUNT(SPINN_OP_FADD, S->n_out * S->n_bwd_in);
-        if (S->dz_in) {
-            SPINN_ACCOUNT(SPINN_OP_WORD, S->n_out * S->n_bwd_in);
-        }
+    }
+    if (!p->is_output) {
         if (!S->fused) {  // fused: dz is dL/dy of the pooled values; f' acts inside, per window output
             activation_backward(p->activation, y, S->dz, S->n_out);
         }
@@ -582,19 +614,9 @@ static void on_packet(uint key, uint payload) {
                 return;
             }
             uint slot = sample % S->in_flight;
-            uint unit = in->offset + (key - in->key);
-            if (unit < S->copy_units) {
-                float d = bits_float(payload);
-                float *err = &S->err[(S->bwd_index[e] * S->in_flight + slot) * S->n_out];
-                const float *w = &S->wc[unit * S->n_out];
-                float *g = &S->gc[unit * S->n_out];
-                const float *y = &S->y[slot * (S->n_out + 1)];
-                for (uint a = 0; a < S->n_out; a++) {
-                    err[a] += w[a] * d;
-                    g[a] += d * y[a];
-                }
-                SPINN_ACCOUNT(SPINN_OP_FMAC, 2 * S->n_out);
-                SPINN_ACCOUNT(SPINN_OP_WORD, 4 * S->n_out);
+            uint i = key - in->key;
+            if (i < in->count) {
+                S->dzbuf[S->dz_at[e] + slot * in->count + i] = bits_float(payload);
             }
             SPINN_ACCOUNT(SPINN_OP_WORD, 8);
             if (++S->received_bwd[slot] == S->expected_bwd && sample == S->bwd_next) {
@@ -686,7 +708,18 @@ static uint allocate(void) {
     }
     SPINN_ACCOUNT(SPINN_OP_SDRAM_WORD, S->r.n_in * (sizeof(key_entry_t) / 4));
     S->r.in = in;
-    if (S->training || S->r.params->is_output) {  // the loss layer writes its dL/dz there, training or not
+    if (S->dz_in) {  // deltas in place of the error buffers
+        S->dz_at = spin1_malloc(S->r.n_in * sizeof(uint));
+        uint n = 0;
+        for (uint e = 0; S->dz_at && e < S->r.n_in; e++) {
+            S->dz_at[e] = n;
+            n += S->r.in[e].partition == PART_DZ ? S->r.in[e].count * S->in_flight : 0;
+        }
+        S->dzbuf = spin1_malloc(n * sizeof(float));
+        if (!S->dz_at || !S->dzbuf) {
+            return FALSE;
+        }
+    } else if (S->training || S->r.params->is_output) {  // the loss layer writes its dL/dz there, training or not
         uint n_err = (S->n_bwd_in ? S->n_bwd_in : 1) * S->in_flight * S->n_out;
         S->err = spin1_malloc(n_err * sizeof(float));
         if (!S->err) {
