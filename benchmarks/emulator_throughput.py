@@ -16,7 +16,7 @@ For where the time goes, run it under `perf record -g` and read `perf report
 
 Usage:
     .venv/bin/python benchmarks/emulator_throughput.py [--workload mnist_mlp1] [--samples 4096]
-        [--fuse-pooling] [--in-flight N]
+        [--fuse-pooling] [--error-routing deltas] [--in-flight N]
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=4096)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--fuse-pooling", action="store_true", help="fold pooling layers onto their convolutions")
+    ap.add_argument("--error-routing", default="per_tile",
+                    help="how errors go back (spinn_dnn.tiling.ERROR_ROUTINGS; deltas: dL/dz to weight copies)")
     ap.add_argument("--in-flight", type=int, default=None,
                     help="samples in flight per core (default: what training needs, 2 x layers + 2)")
     args = ap.parse_args()
@@ -71,7 +73,7 @@ def main() -> None:
     t0 = time.perf_counter()
     sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1),
                               run_dir=tempfile.mkdtemp(prefix="emu_bench_"), fuse_pooling=args.fuse_pooling,
-                              in_flight=args.in_flight)
+                              in_flight=args.in_flight, error_routing=args.error_routing)
     map_s = time.perf_counter() - t0
     data = w.load_data()
     n = min(args.samples, len(data.x_train))
@@ -91,7 +93,8 @@ def main() -> None:
     session.feed(xt, np.zeros(len(xt), np.uint32))
     predict = _figures(session, time.perf_counter() - t0, len(xt))
 
-    print(json.dumps({"workload": args.workload, "fuse_pooling": args.fuse_pooling, "cores": sm.plan.n_cores,
+    print(json.dumps({"workload": args.workload, "fuse_pooling": args.fuse_pooling,
+                      "error_routing": args.error_routing, "cores": sm.plan.n_cores,
                       "in_flight": sm.plan.in_flight, "input_tiles": len(sm.plan.vertices[0].tiles),
                       "batch_size": args.batch_size, "mapping_seconds": round(map_s, 2),
                       "training": train, "predict": predict,

@@ -20,14 +20,15 @@ from spinn_dnn.emulator.session import tile_stage_cycles
 SAMPLES, BATCH = 256, 128
 
 
-@pytest.mark.parametrize("fuse_pooling", [False, True])
-def test_each_layers_slowest_tile_is_modeled_as_busy_as_it_is(fuse_pooling, tmp_path):
+@pytest.mark.parametrize(("fuse_pooling", "error_routing"),
+                         [(False, "per_tile"), (True, "per_tile"), (False, "deltas"), (True, "deltas")])
+def test_each_layers_slowest_tile_is_modeled_as_busy_as_it_is(fuse_pooling, error_routing, tmp_path):
     w = workloads.get("mnist_lenet1")
     keras.utils.set_random_seed(1)
     model = w.build_model()
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy")
     sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path,
-                              fuse_pooling=fuse_pooling)
+                              fuse_pooling=fuse_pooling, error_routing=error_routing)
     data = w.load_data()
     x = data.x_train[:SAMPLES].reshape(SAMPLES, -1).astype(np.float32)
     trainer = sm.trainer(sm.training_spec())

@@ -78,7 +78,11 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
     W^T dz and dz x^T; plus its paced sends (activations: SEND_GAP_US per
     packet times the tiles of its layer; errors: SEND_GAP_US per packet times
     the senders sharing a receiver, tile_send_errors; none for the thesis's
-    unpaced errors).
+    unpaced errors).  Under error_routing "deltas" a layer that sends deltas
+    computes no W^T dz and sends one packet per atom, paced as errors to one
+    receiving entry; the tiles below take every delta of the tiles they hear
+    and, in their backward pass, make 2 multiply-adds per delta and atom (their
+    errors, their copy's gradient), and step their copy with their own weights.
     """
     mod = _module()
     per_us = mod.CLOCK_HZ / 1e6
@@ -90,7 +94,13 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
     bwd_entries: dict[tuple[str, int], int] = {}  # error sources per receiving tile (summed per atom)
     fwd_in: dict[tuple[str, int], int] = {}  # packets per sample in: every atom of each source heard
     entries: dict[tuple[str, int], int] = {}  # incoming key entries, searched per packet (entry_of)
+    dz_sent: dict[tuple[str, int], int] = {}  # deltas per sample per sending tile
+    dz_in: dict[tuple[str, int], int] = {}  # deltas per sample per receiving tile
     for r in plan.routes:
+        if r.pid == "dz":
+            dz_sent[r.src] = r.packets_per_sample
+            for d in r.dst:
+                dz_in[d] = dz_in.get(d, 0) + r.packets_per_sample
         for d in r.dst:
             entries[d] = entries.get(d, 0) + 1
             if r.pid in ("fwd", "label"):
@@ -130,7 +140,7 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
                 cycles += rows * outputs * (2 * mod.COST_FADD + (16 + 4 * kernel) * mod.COST_WORD)
             send = SEND_GAP_US * len(v.tiles) * rows
             if training and v.role != "input":
-                sends_back = v.layer >= 2
+                sends_back = v.layer >= 2 and key not in dz_sent  # W^T dz: errors, not deltas
                 cycles += rows * (back_fan_in + 1) * mod.COST_FMAC * (2 if sends_back else 1)
                 if kernel:
                     cycles += rows * back_outputs * (mod.COST_FMAC + (16 + 4 * kernel) * mod.COST_WORD) + span
@@ -140,7 +150,13 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
                 if sends_back and plan.error_routing != "thesis":  # tile_send_errors' pacing
                     share = error_interleave(bwd_out.get((v.label, t.index), 1), len(v.tiles))
                     send += SEND_GAP_US * share * bwd_sent.get((v.label, t.index), 0)
-                update = max(update, weights * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD))
+                if key in dz_sent:
+                    cycles += dz_sent[key] * mod.SEND_CYCLES
+                    send += SEND_GAP_US * error_interleave(1, len(v.tiles)) * dz_sent[key]
+                deltas = dz_in.get(key, 0)
+                cycles += deltas * (per_packet + rows * (2 * mod.COST_FMAC + 4 * mod.COST_WORD))
+                copy = deltas * rows  # the copy's weights: a unit per delta, a column per atom
+                update = max(update, (weights + copy) * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD))
             per_tile[(v.label, t.index)] = cycles + send * per_us
         if training and v.role == "conv":  # the gradient rings, at once, then the update
             for ring in gradient_rings(v):
