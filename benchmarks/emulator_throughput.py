@@ -59,7 +59,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--fuse-pooling", action="store_true", help="fold pooling layers onto their convolutions")
     ap.add_argument("--error-routing", default="per_tile",
-                    help="how errors go back (spinn_dnn.tiling.ERROR_ROUTINGS; deltas: dL/dz to weight copies)")
+                    help="how errors go back (tiling.ERROR_ROUTINGS; deltas: dL/dz to weight copies)")
     ap.add_argument("--in-flight", type=int, default=None,
                     help="samples in flight per core (default: what training needs, 2 x layers + 2)")
     args = ap.parse_args()

@@ -53,7 +53,8 @@ def error_buffers(n: int, s: int, senders: int) -> MemoryItem:
 def delta_buffers(n: int, s: int) -> MemoryItem:
     """error_routing "deltas": the n deltas per sample a tile receives, kept for s samples
     until its backward pass turns them into its errors (in place of the error buffers)."""
-    return MemoryItem("delta buffers", "dtcm", max(1, n) * s * F32, f"{n} deltas per sample, per sample in flight")
+    return MemoryItem("delta buffers", "dtcm", max(1, n) * s * F32,
+                      f"{n} deltas per sample, per sample in flight")
 
 
 def _per_sample(n: int, inputs: int, s: int) -> list[MemoryItem]:
@@ -137,7 +138,7 @@ def weight_copy(units: int, n: int) -> list[MemoryItem]:
     """error_routing "deltas": the copy a tile of n atoms keeps of the next layer's weights from
     them (units x n), its gradient sums and its momentum (c_src/programs/layer.c, Deltas)."""
     w = units * n * F32
-    return [MemoryItem("weight copy", "dtcm", w, "the next layer's weights from these atoms: W^T dz as deltas come"),
+    return [MemoryItem("weight copy", "dtcm", w, "the next layer's weights from these atoms, for W^T dz"),
             MemoryItem("copy's gradient sums", "dtcm", w, "the same sums the next layer's tiles make"),
             MemoryItem("copy's momentum", "sdram", w, "the same SGD step as the original")]
 

@@ -132,5 +132,5 @@ def test_lenet5_fused_with_deltas_matches_keras(tmp_path):
 def test_the_error_routing_option_names_what_is_allowed():
     assert SpinnakerEngine.validate_options({})["error_routing"] == "per_tile"
     assert SpinnakerEngine.validate_options({"error_routing": "deltas"})["error_routing"] == "deltas"
-    with pytest.raises(ConfigError, match="error_routing: 'thesis' is not allowed; allowed: per_tile, deltas"):
+    with pytest.raises(ConfigError, match="'thesis' is not allowed; allowed: per_tile, deltas"):
         SpinnakerEngine.validate_options({"error_routing": "thesis"})
