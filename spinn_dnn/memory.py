@@ -50,10 +50,11 @@ def error_buffers(n: int, s: int, senders: int) -> MemoryItem:
                       f"dE/dy from each of {max(1, senders)} sending tile(s), per sample")
 
 
-def delta_buffers(n: int, s: int) -> MemoryItem:
+def delta_buffers(n: int, s: int, n_entries: int) -> MemoryItem:
     """error_routing "deltas": the n deltas per sample a tile receives, kept for s samples
-    until its backward pass turns them into its errors (in place of the error buffers)."""
-    return MemoryItem("delta buffers", "dtcm", max(1, n) * s * F32,
+    until its backward pass turns them into its errors (in place of the error buffers), and
+    where each of its n_entries incoming entries' deltas start."""
+    return MemoryItem("delta buffers", "dtcm", max(1, n) * s * F32 + 4 * n_entries,
                       f"{n} deltas per sample, per sample in flight")
 
 

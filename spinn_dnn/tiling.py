@@ -496,7 +496,7 @@ def exact_memory(vertices: list[VertexPlan], routes: list[Route],
                 if m.where == "dtcm" and m.name in ("stack+globals (estimate)", "key table"):
                     continue
                 if m.where == "dtcm" and m.name == "error buffers":
-                    m = (memory.delta_buffers(deltas[ref], in_flight) if ref in deltas
+                    m = (memory.delta_buffers(deltas[ref], in_flight, entries.get(ref, 0)) if ref in deltas
                          else memory.error_buffers(t.n_atoms, in_flight, err_senders.get(ref, 0)))
                 items.append(m)
             if ref in copy_units:

@@ -52,7 +52,7 @@
 // sends each ring packet over every link among the layer's chips, so the pace
 // is set by the number of the layer's tiles (tiling.ring_gap_us).
 //
-// Deltas (error_routing "deltas", spinn_dnn.tiling.delta_layers): a tile of a
+// Deltas (error_routing "deltas", spinn_dnn.tiling.sends_deltas): a tile of a
 // layer that has an outgoing dz entry sends dL/dz of its atoms (dz keys: the
 // sending tile's atoms) instead of dL/dx, and computes no dL/dx.  Each tile of
 // the layer below holds a copy of the weights that read its atoms (the WEIGHTS

@@ -96,6 +96,7 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
     entries: dict[tuple[str, int], int] = {}  # incoming key entries, searched per packet (entry_of)
     dz_sent: dict[tuple[str, int], int] = {}  # deltas per sample per sending tile
     dz_in: dict[tuple[str, int], int] = {}  # deltas per sample per receiving tile
+    copy_step: dict[tuple[str, int], float] = {}  # cycles of a tile's copy's SGD step (deltas)
     for r in plan.routes:
         if r.pid == "dz":
             dz_sent[r.src] = r.packets_per_sample
@@ -156,14 +157,16 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
                 deltas = dz_in.get(key, 0)
                 cycles += deltas * (per_packet + rows * (2 * mod.COST_FMAC + 4 * mod.COST_WORD))
                 copy = deltas * rows  # the copy's weights: a unit per delta, a column per atom
-                update = max(update, (weights + copy) * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD))
+                copy_step[key] = copy * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD)
+                update = max(update, weights * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD) + copy_step[key])
             per_tile[(v.label, t.index)] = cycles + send * per_us
         if training and v.role == "conv":  # the gradient rings, at once, then the update
             for ring in gradient_rings(v):
                 _, lo, n, start_us, gap_us = ring[0].ring
                 values = n * (layer.fan_in + 1)
                 ring_us = start_us + (values + len(ring)) * gap_us
-                update = max(update, ring_us * per_us + values * 3 * mod.COST_FMAC)
+                first = max(copy_step.get((v.label, t.index), 0.0) for t in ring)  # before the ring
+                update = max(update, first + ring_us * per_us + values * 3 * mod.COST_FMAC)
     return per_tile, update
 
 
