@@ -591,32 +591,24 @@ static void on_packet(uint key, uint payload) {
             if (++S->received[slot] == S->expected && sample == S->fwd_next) {
                 spin1_schedule_callback(pump, 0, 0, 1);
             }
-        } else if (in->partition == PART_BWD) {
+        } else if (in->partition == PART_BWD || in->partition == PART_DZ) {
             uint sample = S->from_entry[e]++ / in->per_sample;
             if (sample >= S->bwd_done + S->in_flight || sample >= S->fwd_next) {
-                spin1_exit(EXIT_OVERRUN);  // an error for a sample this tile has not sent
+                spin1_exit(EXIT_OVERRUN);  // an error or delta for a sample this tile has not sent
                 return;
             }
             uint slot = sample % S->in_flight;
-            uint atom = in->offset + (key - in->key);
-            if (atom >= S->atom_lo && atom < S->atom_hi) {
-                S->err[(S->bwd_index[e] * S->in_flight + slot) * S->n_out + atom - S->atom_lo] =
-                    bits_float(payload);
-            }
-            SPINN_ACCOUNT(SPINN_OP_WORD, 8);
-            if (++S->received_bwd[slot] == S->expected_bwd && sample == S->bwd_next) {
-                spin1_schedule_callback(pump, 0, 0, 1);
-            }
-        } else if (in->partition == PART_DZ) {
-            uint sample = S->from_entry[e]++ / in->per_sample;
-            if (sample >= S->bwd_done + S->in_flight || sample >= S->fwd_next) {
-                spin1_exit(EXIT_OVERRUN);  // a delta for a sample this tile has not sent
-                return;
-            }
-            uint slot = sample % S->in_flight;
-            uint i = key - in->key;
-            if (i < in->count) {
-                S->dzbuf[S->dz_at[e] + slot * in->count + i] = bits_float(payload);
+            if (in->partition == PART_DZ) {  // kept for the backward pass (Deltas, above)
+                uint i = key - in->key;
+                if (i < in->count) {
+                    S->dzbuf[S->dz_at[e] + slot * in->count + i] = bits_float(payload);
+                }
+            } else {
+                uint atom = in->offset + (key - in->key);
+                if (atom >= S->atom_lo && atom < S->atom_hi) {
+                    S->err[(S->bwd_index[e] * S->in_flight + slot) * S->n_out + atom - S->atom_lo] =
+                        bits_float(payload);
+                }
             }
             SPINN_ACCOUNT(SPINN_OP_WORD, 8);
             if (++S->received_bwd[slot] == S->expected_bwd && sample == S->bwd_next) {
