@@ -58,14 +58,22 @@ def _walk_tables(plan: Plan, result: ToolchainResult, raw: dict) -> WalkSummary:
     tables = _tables(raw)
     summary = WalkSummary(0, 0, 0, 0)
     problems: list[str] = []
+    # routes that share a source and partition (a ring's gsum and csum) share its keys and packets
+    targets: dict[tuple[tuple[str, int], str], set] = {}
     for route in plan.routes:
+        targets.setdefault((route.src, route.partition), set()).update(route.dst)
+    walked = set()
+    for route in plan.routes:
+        if (route.src, route.partition) in walked:
+            continue
+        walked.add((route.src, route.partition))
         src = plan.tile(route.src)
         key, _, n = src.keys[route.partition]
         got = result.keys.get((route.src[0], route.src[1], route.partition))
         if got is None or got[0] != key:
             problems.append(f"{src.label} {route.partition}: toolchain key {got} != plan key {key:#x}")
             continue
-        expected = {result.placements[d] for d in route.dst}
+        expected = {result.placements[d] for d in targets[(route.src, route.partition)]}
         reached = _walk_keys(np.arange(key, key + n, dtype=np.uint64), result.placements[route.src],
                              tables, result.links, summary, problems, f"{src.label} {route.partition}")
         summary.keys += n

@@ -58,6 +58,20 @@ def delta_buffers(n: int, s: int, n_entries: int) -> MemoryItem:
                       f"{n} deltas per sample, per sample in flight")
 
 
+def delta_fifo(n: int) -> int:
+    """Places in a kernel-delta receiver's queue: two samples' deltas (n per sample)."""
+    return 2 * max(1, n)
+
+
+def kernel_delta_buffers(n: int, atoms: int, s: int) -> MemoryItem:
+    """error_routing "deltas", a convolution's deltas (kernel kind): a queue of the n deltas per
+    sample a tile receives (a value and its key word each), drained by a task into each sample's
+    errors (s samples x its atoms), and the row, column and channel of each atom, which the
+    drain compares with each delta's window."""
+    return MemoryItem("delta buffers", "dtcm", delta_fifo(n) * 2 * F32 + atoms * s * F32 + 3 * atoms * 2,
+                      f"a queue of two samples' {n} deltas, errors per sample in flight")
+
+
 def _per_sample(n: int, inputs: int, s: int) -> list[MemoryItem]:
     """What every layer tile of layer.c keeps per sample: n outputs from `inputs` input atoms."""
     return [
@@ -136,8 +150,9 @@ def pool(n: int, span: int, s: int, is_max: bool) -> list[MemoryItem]:
 
 
 def weight_copy(units: int, n: int) -> list[MemoryItem]:
-    """error_routing "deltas": the copy a tile of n atoms keeps of the next layer's weights from
-    them (units x n), its gradient sums and its momentum (c_src/programs/layer.c, Deltas)."""
+    """error_routing "deltas": the copy a tile keeps of the next layer's weights (units x n:
+    dense kind, the weights from its n atoms; kernel kind, the whole kernel, n = a filter's row),
+    its gradient sums and its momentum (c_src/programs/layer.c, Deltas)."""
     w = units * n * F32
     return [MemoryItem("weight copy", "dtcm", w, "the next layer's weights from these atoms, for W^T dz"),
             MemoryItem("copy's gradient sums", "dtcm", w, "the same sums the next layer's tiles make"),

@@ -18,8 +18,10 @@ from spinn_dnn.layers import Layer
 # gring/gsum: a convolution's kernel gradient passed from tile to tile and summed, then the
 # sum from the last tile to the others, when several tiles hold copies of a filter; dz: a layer's
 # dL/dz to the tiles of the layer below, which hold copies of the weights that read them and
-# compute their own errors (error_routing "deltas", tiling.sends_deltas).
-PARTITIONS = ("fwd", "bwd", "label", "softmax", "partial", "delta", "gring", "gsum", "dz")
+# compute their own errors (error_routing "deltas", tiling.sends_deltas); csum: a convolution's final
+# kernel-gradient sums (the gsum packets) to the tiles below that hold its kernel (its deltas' kernel
+# kind, tiling.sends_kernel_deltas).
+PARTITIONS = ("fwd", "bwd", "label", "softmax", "partial", "delta", "gring", "gsum", "dz", "csum")
 
 MASK32 = 0xFFFFFFFF
 

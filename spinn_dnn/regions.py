@@ -90,6 +90,25 @@ PARAM_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("ring_filters", "u32", "conv in a gradient ring: how many filters it carries"),
     ("ring_start_us", "u32", "conv, the tile starting a ring: microseconds it waits first "
                              "(tiling.gradient_ring)"),
+    ("copy_kind", "u32", "error_routing deltas, a tile holding a copy: 0 the dense kind (copy_rows units "
+                         "x its atoms), 1 the kernel kind (the next layer's whole kernel; next_* below)"),
+    ("delta_fifo", "u32", "kernel kind: places in the queue of incoming deltas"),
+    ("next_out_c", "u32", "kernel kind: the next layer's filters"),
+    ("next_taps", "u32", "its keys per atom: the convolution outputs a pooled atom covers (1: none)"),
+    ("next_pool_kernel_w", "u32", "its pooling window's width (1: none)"),
+    ("next_pool_out_w", "u32", "its atoms' grid width (pooled, or the convolution's)"),
+    ("next_pool_stride_h", "u32", ""),
+    ("next_pool_stride_w", "u32", ""),
+    ("next_pool_pad_top", "u32", ""),
+    ("next_pool_pad_left", "u32", ""),
+    ("next_kernel_h", "u32", "its convolution"),
+    ("next_kernel_w", "u32", ""),
+    ("next_stride_h", "u32", ""),
+    ("next_stride_w", "u32", ""),
+    ("next_pad_top", "u32", ""),
+    ("next_pad_left", "u32", ""),
+    ("next_in_w", "u32", "its input grid (this layer's atoms): width and channels"),
+    ("next_in_c", "u32", ""),
 )
 KEY_ENTRY_FIELDS = (
     ("partition", "u32", "PART_*"),
@@ -164,6 +183,11 @@ def params(plan: Plan, vertex: VertexPlan, tile: Tile, work_bytes: int) -> np.nd
     if tile.ring is not None:
         values.update(zip(("ring_first", "ring_filter_lo", "ring_filters", "ring_start_us", "ring_gap_us"),
                           tile.ring, strict=True))
+    sender = kernel_delta_sender(plan, tile)
+    if sender is not None:
+        values.update(_next_geometry(sender))
+        values["delta_fifo"] = memory.delta_fifo(sum(
+            r.packets_per_sample for r in plan.routes if r.pid == "dz" and (tile.vertex, tile.index) in r.dst))
     if layer.fused:
         values.update({
             "pool_kernel_h": layer.pool_kernel[0], "pool_kernel_w": layer.pool_kernel[1],
@@ -174,6 +198,32 @@ def params(plan: Plan, vertex: VertexPlan, tile: Tile, work_bytes: int) -> np.nd
     return _struct(PARAM_FIELDS, values)
 
 
+def kernel_delta_sender(plan: Plan, tile: Tile) -> Layer | None:
+    """The convolution whose deltas (kernel kind) the tile takes, or None."""
+    for r in plan.routes:
+        if r.pid == "dz" and r.n_keys and (tile.vertex, tile.index) in r.dst:
+            return plan.layers[plan.vertex(r.src[0]).layer]
+    return None
+
+
+def _next_geometry(conv: Layer) -> dict[str, int]:
+    """The next_* parameters: where a kernel-kind delta's convolution output reads its inputs."""
+    fused = conv.fused
+    return {
+        "copy_kind": 1, "next_out_c": conv.conv_out_shape[2], "next_taps": conv.pool_taps,
+        "next_pool_kernel_w": conv.pool_kernel[1] if fused else 1,
+        "next_pool_out_w": conv.out_shape[1],
+        "next_pool_stride_h": conv.pool_strides[0] if fused else 1,
+        "next_pool_stride_w": conv.pool_strides[1] if fused else 1,
+        "next_pool_pad_top": conv.pool_pads[0] if fused else 0,
+        "next_pool_pad_left": conv.pool_pads[1] if fused else 0,
+        "next_kernel_h": conv.kernel[0], "next_kernel_w": conv.kernel[1],
+        "next_stride_h": conv.strides[0], "next_stride_w": conv.strides[1],
+        "next_pad_top": conv.pads[0], "next_pad_left": conv.pads[1],
+        "next_in_w": conv.in_shape[1], "next_in_c": conv.in_shape[2],
+    }
+
+
 def _entry_offset(route: Route, src: Tile) -> int:
     if route.span is not None:
         return route.span[0]
@@ -181,16 +231,18 @@ def _entry_offset(route: Route, src: Tile) -> int:
         return src.in_lo
     if route.pid == "softmax":
         return src.index
-    if route.pid in ("label", "gring", "gsum"):
+    if route.pid in ("label", "gring", "gsum", "csum"):
         return 0
-    return src.lo  # fwd, partial, delta
+    if route.pid == "dz" and route.n_keys:  # kernel kind: keys per atom, from the tile's first atom's
+        return src.lo * (route.n_keys // src.n_atoms)
+    return src.lo  # fwd, partial, delta, dz
 
 
 def _entry(route: Route, src: Tile) -> dict:
     k, m, n = src.keys[route.partition]
     return {"partition": PARTITIONS.index(route.pid), "key": k, "mask": m,
             "offset": _entry_offset(route, src), "count": n,
-            "per_sample": route.packets_per_sample if route.pid == "bwd" else n}
+            "per_sample": route.packets_per_sample if route.pid in ("bwd", "dz") else n}
 
 
 def key_entries(plan: Plan, tile: Tile) -> tuple[list[dict], list[dict]]:
@@ -234,12 +286,16 @@ def weight_rows(layer: Layer, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
 
 def weight_copy(plan: Plan, tile: Tile) -> np.ndarray | None:
     """error_routing "deltas": the next layer's weights that read the tile's atoms, (units, atoms),
-    or None where the tile gets errors rather than deltas (tiling.delta_copies)."""
+    or for a convolution's deltas its whole kernel (filters, fan-in + bias), or None where the
+    tile gets errors rather than deltas (tiling.delta_copies)."""
     senders = {r.src[0] for r in plan.routes if r.pid == "dz" and (tile.vertex, tile.index) in r.dst}
     if not senders:
         return None
     (label,) = senders
-    return np.ascontiguousarray(plan.layers[plan.vertex(label).layer].kernel_matrix()[:, tile.lo:tile.hi])
+    layer = plan.layers[plan.vertex(label).layer]
+    if kernel_delta_sender(plan, tile) is not None:  # the whole kernel, rows as the layer's tiles hold them
+        return np.ascontiguousarray(np.hstack([layer.kernel_matrix(), layer.bias_vector()[:, None]]))
+    return np.ascontiguousarray(layer.kernel_matrix()[:, tile.lo:tile.hi])
 
 
 def weights_region(layer: Layer, tile: Tile, copy: np.ndarray | None = None) -> np.ndarray:

@@ -45,6 +45,32 @@ def sends_deltas(layer: Layer) -> bool:
             and layer.pads == (0, 0) and layer.kernel == layer.in_shape[:2])
 
 
+def sends_kernel_deltas(layer: Layer, vertex: VertexPlan) -> bool:
+    """Whether, under error_routing "deltas", a convolution sends dL/dz of its outputs (the
+    "kernel" kind) rather than per_tile errors: where one gradient ring holds every tile and
+    carries every filter.  The tiles below then hold a copy of the whole kernel; they cannot sum
+    its gradient themselves (it sums over every output position), so they take the ring's final
+    sums (partition "csum", the same packets as gsum) and step their copy as the layer's tiles
+    step theirs, bit for bit (c_src/programs/layer.c, Deltas).  Elsewhere: per_tile errors.
+
+    Only a convolution with its pooling folded on (spinn_dnn.fusion), and (tiling._routes) only to
+    a convolution's tiles: a plain convolution sending deltas to a pooling layer's tiles made the
+    layer below drop a gradient-ring packet at a router (tests/test_deltas.py's convnet, not fused;
+    why is not understood yet), so those keep per_tile errors.
+    """
+    if layer.kind != "conv" or not layer.fused or sends_deltas(layer):
+        return False
+    rings = gradient_rings(vertex)
+    return (len(rings) == 1 and len(rings[0]) == len(vertex.tiles)
+            and ring_filters(rings[0]) == (0, layer.conv_out_shape[2]))
+
+
+def kernel_delta_keys(layer: Layer) -> int:
+    """Keys per atom of a kernel-delta sender: one per convolution output its atom pools (max
+    pooling sends only the winner's, average pooling every one), one where nothing is pooled."""
+    return layer.pool_taps
+
+
 def next_pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
@@ -199,7 +225,7 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
     input_sized = policy != "auto" or 0 in caps or len(layers) < 2
     while True:
         vertices, routes = _tile_once(layers, policy, in_flight, max_atoms_per_core, error_routing, caps)
-        exact = exact_memory(vertices, routes, in_flight)
+        exact = exact_memory(vertices, routes, in_flight, layers)
         over = {}
         for v in vertices:
             if v.role in ("dense", "conv", "pool") and any(
@@ -325,13 +351,21 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
             # every tile of the layer a sender of every such partition all the same, because
             # the toolchain's router routes a partition only through its senders' chips, and a
             # few scattered senders need not be on chips that connect.
-            deltas = (error_routing == "deltas" and sends_deltas(layer) and ins[li] is outs[li]
-                      and ins[li - 1] is outs[li - 1])
+            plain = ins[li] is outs[li] and ins[li - 1] is outs[li - 1]
+            deltas = error_routing == "deltas" and plain and sends_deltas(layer)
+            kernel = (error_routing == "deltas" and plain and src_v.role == "conv"
+                      and sends_kernel_deltas(layer, dst_v))
             for t in dst_v.tiles:
                 hit = _sources_hit(masks[t.index], src_v.tiles)
                 if deltas:  # the tile's dL/dz to every tile whose atoms it reads
                     routes.append(Route("dz", (dst_v.label, t.index), [(src_v.label, s.index) for s in hit],
                                         t.n_atoms))
+                    continue
+                if kernel:  # dL/dz of the convolution outputs its atoms pool, keyed by window tap
+                    taps = kernel_delta_keys(layer)
+                    sent = t.n_atoms * (taps if layer.pool == "average" else 1)
+                    routes.append(Route("dz", (dst_v.label, t.index), [(src_v.label, s.index) for s in hit],
+                                        sent, n_keys=t.n_atoms * taps))
                     continue
                 if error_routing in ("multicast", "thesis"):
                     routes.append(Route("bwd", (dst_v.label, t.index), [(src_v.label, s.index) for s in hit],
@@ -352,7 +386,14 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
                 routes.append(Route("delta", (acc_v.label, a.index), dst, a.n_atoms))
     for li, layer in enumerate(layers):
         if layer.kind == "conv":
-            routes += gradient_ring(layer, ins[li])
+            receivers = sorted({d for r in routes if r.pid == "dz" and r.n_keys and r.src[0] == ins[li].label
+                                for d in r.dst})
+            ring = gradient_ring(layer, ins[li], len(receivers))
+            for r in list(ring):
+                if r.pid == "gsum" and receivers:  # the final sums to the kernel's copies too
+                    ring.append(Route("csum", r.src, receivers, r.packets_per_sample, partition="grad",
+                                      n_keys=r.n_keys))
+            routes += ring
     last = outs[-1]
     routes.append(Route("label", (outs[0].label, 0), [(last.label, t.index) for t in last.tiles], 1))
     if layers[-1].activation == "softmax" and len(last.tiles) > 1:
@@ -426,7 +467,7 @@ def ring_gap_us(n_tiles: int, fused: bool = False) -> int:
     return 2 * gap if fused else gap
 
 
-def gradient_ring(layer: Layer, vertex: VertexPlan) -> list[Route]:
+def gradient_ring(layer: Layer, vertex: VertexPlan, copies: int = 0) -> list[Route]:
     """The kernel-gradient reduction of a convolution whose filters have copies on several tiles.
 
     One ring of the tiles that share filters (filter_groups): tile i sends the
@@ -447,7 +488,9 @@ def gradient_ring(layer: Layer, vertex: VertexPlan) -> list[Route]:
     """
     routes = []
     rings = gradient_rings(vertex)
-    gap = ring_gap_us(len(vertex.tiles), layer.fused)
+    # the final sums also go to the `copies` tiles below holding the kernel (sends_kernel_deltas),
+    # over their chips' links too: paced as for a layer of that many more tiles
+    gap = ring_gap_us(len(vertex.tiles) + copies, layer.fused)
     for k, group in enumerate(rings):
         lo, hi = ring_filters(group)
         values = (hi - lo) * (layer.fan_in + 1)
@@ -472,14 +515,15 @@ def _tile_mask(layer: Layer, tile: Tile) -> np.ndarray:
     return receptive_mask(layer, tile.lo, tile.hi)
 
 
-def exact_memory(vertices: list[VertexPlan], routes: list[Route],
-                 in_flight: int) -> dict[tuple[str, int], list[MemoryItem]]:
+def exact_memory(vertices: list[VertexPlan], routes: list[Route], in_flight: int,
+                 layers: list[Layer]) -> dict[tuple[str, int], list[MemoryItem]]:
     """Every tile's memory items once the routes are known: the exact key table (an entry per
     incoming source) and error buffers (one per tile sending it errors)."""
     entries: dict[tuple[str, int], int] = {}
     err_senders: dict[tuple[str, int], int] = {}
-    copy_units = delta_copies(vertices, routes)
+    copy_units = delta_copies(vertices, routes, layers)
     deltas: dict[tuple[str, int], int] = {}  # deltas per sample a tile receives
+    kernel: set[tuple[str, int]] = set()  # tiles receiving a convolution's deltas (kernel kind)
     for r in routes:
         for d in r.dst:
             entries[d] = entries.get(d, 0) + 1
@@ -487,6 +531,8 @@ def exact_memory(vertices: list[VertexPlan], routes: list[Route],
                 err_senders[d] = err_senders.get(d, 0) + 1
             if r.pid == "dz":
                 deltas[d] = deltas.get(d, 0) + r.packets_per_sample
+                if r.n_keys:
+                    kernel.add(d)
     out = {}
     for v in vertices:
         for t in v.tiles:
@@ -496,25 +542,47 @@ def exact_memory(vertices: list[VertexPlan], routes: list[Route],
                 if m.where == "dtcm" and m.name in ("stack+globals (estimate)", "key table"):
                     continue
                 if m.where == "dtcm" and m.name == "error buffers":
-                    m = (memory.delta_buffers(deltas[ref], in_flight, entries.get(ref, 0)) if ref in deltas
-                         else memory.error_buffers(t.n_atoms, in_flight, err_senders.get(ref, 0)))
+                    if ref in kernel:
+                        m = memory.kernel_delta_buffers(deltas[ref], t.n_atoms, in_flight)
+                    elif ref in deltas:
+                        m = memory.delta_buffers(deltas[ref], in_flight, entries.get(ref, 0))
+                    else:
+                        m = memory.error_buffers(t.n_atoms, in_flight, err_senders.get(ref, 0))
                 items.append(m)
             if ref in copy_units:
-                items += memory.weight_copy(copy_units[ref], t.n_atoms)
+                items += memory.weight_copy(*copy_units[ref])
             out[ref] = memory.fixed(entries.get(ref, 0)) + items
     return out
 
 
-def delta_copies(vertices: list[VertexPlan], routes: list[Route]) -> dict[tuple[str, int], int]:
-    """Tiles that receive deltas (error_routing "deltas"): how many units of the next layer
-    they hold copies of the weights of (every unit of it: each reads all their atoms)."""
-    units = {v.label: v.n_atoms for v in vertices}
-    return {d: units[r.src[0]] for r in routes if r.pid == "dz" for d in r.dst}
+def delta_copies(vertices: list[VertexPlan], routes: list[Route],
+                 layers: list[Layer]) -> dict[tuple[str, int], tuple[int, int]]:
+    """Tiles that receive deltas (error_routing "deltas"): the shape (rows, row length) of their
+    copy of the next layer's weights.  Dense kind: every unit of it (each reads all their atoms)
+    x their atoms; kernel kind (a dz route with its own key count): the whole kernel, a row per
+    filter with its bias, as the layer's own tiles hold it."""
+    by_label = {v.label: v for v in vertices}
+    rows = {}
+    for v in vertices:
+        for t in v.tiles:
+            rows[(v.label, t.index)] = t.n_atoms
+    out = {}
+    for r in routes:
+        if r.pid != "dz":
+            continue
+        sender = by_label[r.src[0]]
+        for d in r.dst:
+            if r.n_keys:
+                layer = layers[sender.layer]
+                out[d] = (layer.conv_out_shape[2], layer.fan_in + 1)
+            else:
+                out[d] = (sender.n_atoms, rows[d])
+    return out
 
 
 def finalise_memory(plan: Plan) -> None:
     """Replace the estimates (key table, error buffers) by the exact figures and check every budget."""
-    exact = exact_memory(plan.vertices, plan.routes, plan.in_flight)
+    exact = exact_memory(plan.vertices, plan.routes, plan.in_flight, plan.layers)
     for v in plan.vertices:
         for t in v.tiles:
             t.memory = exact[(v.label, t.index)]

@@ -19,7 +19,7 @@ import workloads
 from harness.errors import ConfigError
 from spinn_dnn import regions
 from spinn_dnn.harness_engine import SpinnakerEngine
-from spinn_dnn.tiling import sends_deltas
+from spinn_dnn.tiling import sends_deltas, sends_kernel_deltas
 
 STEPS, BATCH = 50, 32
 SCE = "sparse_categorical_crossentropy"
@@ -65,7 +65,11 @@ def _assert_copies_exact(sm) -> int:
             nxt = sm.plan.layers[v.layer + 1]
             at = sum(len(layer.weights) for layer in trainable[:trainable.index(nxt)])
             kernel = weights[at].reshape(-1, weights[at].shape[-1])  # (fan_in, units)
-            assert np.array_equal(copy, kernel[t.lo:t.hi].T), f"{t.label}'s copy differs from {nxt.name}"
+            if regions.kernel_delta_sender(sm.plan, t) is not None:  # the whole kernel, a row per filter
+                want = np.hstack([kernel.T, weights[at + 1][:, None]])
+            else:
+                want = kernel[t.lo:t.hi].T
+            assert np.array_equal(copy, want), f"{t.label}'s copy differs from {nxt.name}"
             n += 1
     return n
 
@@ -106,8 +110,8 @@ def test_a_new_machine_carries_the_copies_and_their_momentum(tmp_path):
 
 
 def test_lenet5_fused_with_deltas_matches_keras(tmp_path):
-    # C5 (a 5x5 convolution over its 5x5 input), F6 and the output send deltas; C3, whose kernel
-    # is shared across positions, still sends errors
+    # C5 (a 5x5 convolution over its 5x5 input), F6 and the output send deltas; so does C3, whose
+    # kernel is shared across positions: C1's tiles hold all of it and take its ring's sums
     keras.utils.set_random_seed(5)
     w = workloads.get("mnist_lenet5")
     model = w.build_model()
@@ -118,14 +122,20 @@ def test_lenet5_fused_with_deltas_matches_keras(tmp_path):
     sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path,
                               fuse_pooling=True, error_routing="deltas")
     senders = {sm.plan.vertex(r.src[0]).layer for r in sm.plan.routes if r.pid == "dz"}
-    assert {sm.plan.layers[i].name for i in senders} == {"C5", "F6", "output"}
-    assert all(sends_deltas(sm.plan.layers[i]) for i in senders)
+    assert {sm.plan.layers[i].name for i in senders} == {"C3", "C5", "F6", "output"}
+    c3 = sm.plan.vertex("C3")
+    assert sends_kernel_deltas(sm.plan.layers[c3.layer], c3)
+    assert all(sends_deltas(sm.plan.layers[i]) for i in senders if i != c3.layer)
+    assert {r.pid for r in sm.plan.routes if r.src[0] == "C3"} >= {"dz", "csum"}
+    assert not any(r.pid == "bwd" for r in sm.plan.routes)
     sm.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     reference.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     _assert_close_to_keras(sm, reference, initial)
     probe = x[:64]
     np.testing.assert_allclose(sm.predict(probe), reference.predict(probe, verbose=0), rtol=0, atol=1e-5)
-    assert _assert_copies_exact(sm) > 0
+    kernel_copies = sum(regions.kernel_delta_sender(sm.plan, t) is not None for t in sm.plan.vertex("C1").tiles)
+    assert kernel_copies == len(sm.plan.vertex("C1").tiles)
+    assert _assert_copies_exact(sm) >= kernel_copies
     assert sm.last_run.packets_dropped == 0
 
 
@@ -134,3 +144,52 @@ def test_the_error_routing_option_names_what_is_allowed():
     assert SpinnakerEngine.validate_options({"error_routing": "deltas"})["error_routing"] == "deltas"
     with pytest.raises(ConfigError, match="'thesis' is not allowed; allowed: per_tile, deltas"):
         SpinnakerEngine.validate_options({"error_routing": "thesis"})
+
+
+def _convnet(seed: int, pool: str) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    pooling = keras.layers.MaxPooling2D if pool == "max" else keras.layers.AveragePooling2D
+    inputs = keras.Input((12, 12, 2))
+    h = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    h = keras.layers.AveragePooling2D(2)(h)
+    h = keras.layers.Conv2D(6, 3, strides=1, padding="same", activation="tanh")(h)
+    h = pooling(2)(h)
+    h = keras.layers.Flatten()(h)
+    return keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(h))
+
+
+@pytest.mark.parametrize("pool", ["max", "average"])
+def test_a_convolution_sending_deltas_matches_keras(tmp_path, pool):
+    fuse = True
+    # the second convolution's kernel is shared by its tiles' positions: the tiles below (the first
+    # convolution's, fused, or the pooling layer's) hold all of it, add each delta into the errors of
+    # the atoms its window reads, and step their copy with the ring's final sums
+    model = _convnet(7, pool)
+    initial = [w.copy() for w in model.get_weights()]
+    reference = _compiled_pair(model, 0.05)
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (STEPS * BATCH, 12, 12, 2)).astype(np.float32)
+    y = rng.integers(0, 5, STEPS * BATCH)
+    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path,
+                              max_atoms_per_core=8, fuse_pooling=fuse, error_routing="deltas")
+    conv = next(v for v in sm.plan.vertices if sm.plan.layers[v.layer].kind == "conv" and v.layer >= 2)
+    assert len(conv.tiles) > 1 and sends_kernel_deltas(sm.plan.layers[conv.layer], conv)
+    below = sm.plan.vertices[sm.plan.vertices.index(conv) - 1]
+    assert all(regions.kernel_delta_sender(sm.plan, t) is not None for t in below.tiles)
+    sm.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    reference.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    _assert_close_to_keras(sm, reference, initial)
+    probe = x[:64]
+    np.testing.assert_allclose(sm.predict(probe), reference.predict(probe, verbose=0), rtol=0, atol=1e-5)
+    assert _assert_copies_exact(sm) >= len(below.tiles)
+    assert sm.last_run.packets_dropped == 0
+
+
+def test_a_plain_convolution_keeps_per_tile_errors(tmp_path):
+    # not fused, its deltas would go to a pooling layer's tiles: that dropped a ring packet below
+    # (tiling.sends_kernel_deltas), so the plan keeps per_tile errors there
+    from spinn_dnn.model import plan_model
+
+    plan = plan_model(_convnet(7, "max"), max_atoms_per_core=8, error_routing="deltas")
+    assert not any(r.pid == "dz" and r.n_keys for r in plan.routes)
+    assert any(r.pid == "bwd" and r.src[0] == plan.vertices[3].label for r in plan.routes)

@@ -31,7 +31,8 @@
 #define PART_GRING 6
 #define PART_GSUM 7
 #define PART_DZ 8
-#define N_PARTS 9
+#define PART_CSUM 9
+#define N_PARTS 10
 
 #define ACT_IDENTITY 0
 #define ACT_RELU 1
@@ -100,6 +101,24 @@ typedef struct {
     uint32_t ring_filter_lo;  // conv in a gradient ring: the first filter the ring carries
     uint32_t ring_filters;  // conv in a gradient ring: how many filters it carries
     uint32_t ring_start_us;  // conv, the tile starting a ring: microseconds it waits first (tiling.gradient_ring)
+    uint32_t copy_kind;  // error_routing deltas, a tile holding a copy: 0 the dense kind (copy_rows units x its atoms), 1 the kernel kind (the next layer's whole kernel; next_* below)
+    uint32_t delta_fifo;  // kernel kind: places in the queue of incoming deltas
+    uint32_t next_out_c;  // kernel kind: the next layer's filters
+    uint32_t next_taps;  // its keys per atom: the convolution outputs a pooled atom covers (1: none)
+    uint32_t next_pool_kernel_w;  // its pooling window's width (1: none)
+    uint32_t next_pool_out_w;  // its atoms' grid width (pooled, or the convolution's)
+    uint32_t next_pool_stride_h;
+    uint32_t next_pool_stride_w;
+    uint32_t next_pool_pad_top;
+    uint32_t next_pool_pad_left;
+    uint32_t next_kernel_h;  // its convolution
+    uint32_t next_kernel_w;
+    uint32_t next_stride_h;
+    uint32_t next_stride_w;
+    uint32_t next_pad_top;
+    uint32_t next_pad_left;
+    uint32_t next_in_w;  // its input grid (this layer's atoms): width and channels
+    uint32_t next_in_c;
 } params_t;
 
 // KEYS region: uint32_t n_out; key_entry_t out[n_out]; uint32_t n_in; key_entry_t in[n_in];

@@ -145,4 +145,43 @@ static inline void conv_pool_backward(const params_t *p, const float *w, float *
     SPINN_ACCOUNT(SPINN_OP_WORD, 12 * outputs + 4 * taps + 12 * n_out + (dx ? n_x : 0));
 }
 
+// The deltas a fused tile sends under error_routing "deltas" (kernel kind): dL/dz of each
+// convolution output its atoms pooled, d[i * taps + k] for window tap k of atom i (k = row x
+// pool_kernel_w + column, from the window's corner before clipping), with the same arithmetic as
+// conv_pool_backward; `sent` marks those sent: max pooling the winner's only, average pooling
+// every tap inside the grid.
+static inline void conv_pool_deltas(const params_t *p, const float *y, const float *dy, const uint *argmax,
+                                    const float *act, float *d, uint32_t *sent, uint n_out) {
+    uint taps = pool_window_size(p);
+    clear_cover(sent, n_out * taps);
+    for (uint i = 0; i < n_out; i++) {
+        pool_span_t s = pool_span(p, p->atom_lo + i);
+        uint position = (p->atom_lo + i) / p->out_c;
+        int top = (int) ((position / p->pool_out_w) * p->pool_stride_h) - (int) p->pool_pad_top;
+        int left = (int) ((position % p->pool_out_w) * p->pool_stride_w) - (int) p->pool_pad_left;
+        if (p->pool == POOL_MAX) {
+            float di = dy[i], a = y[i];
+            activation_backward(p->activation, &a, &di, 1);
+            int cy = (int) (argmax[i] / p->out_w), cx = (int) (argmax[i] % p->out_w);
+            uint k = (uint) (cy - top) * p->pool_kernel_w + (uint) (cx - left);
+            d[i * taps + k] = di;
+            sent[(i * taps + k) >> 5] |= 1u << ((i * taps + k) & 31);
+            continue;
+        }
+        uint count = pool_span_taps(&s), j = 0;
+        float share = count ? dy[i] / (float) count : 0.0f;
+        for (uint cy = s.y0; cy < s.y1; cy++) {
+            for (uint cx = s.x0; cx < s.x1; cx++) {
+                float di = share;
+                activation_backward(p->activation, &act[i * taps + j++], &di, 1);
+                uint k = (uint) ((int) cy - top) * p->pool_kernel_w + (uint) ((int) cx - left);
+                d[i * taps + k] = di;
+                sent[(i * taps + k) >> 5] |= 1u << ((i * taps + k) & 31);
+            }
+        }
+    }
+    SPINN_ACCOUNT(SPINN_OP_FMUL, n_out * taps);
+    SPINN_ACCOUNT(SPINN_OP_WORD, 16 * n_out * taps);
+}
+
 #endif  // SPINN_CONV_POOL_OPS_H

@@ -160,8 +160,24 @@ typedef struct {
     uint *dz_at;        // per incoming entry: where its deltas start in dzbuf
     float *dzbuf;       // per dz entry: in_flight x count deltas
     uint copy_units;    // rows of the copy: units of the next layer
-    float *wc, *gc;     // the copy (copy_units x n_out) and its gradient sums, in DTCM
+    uint copy_length;   // floats per row: n_out (dense kind), the next layer's kernel row (kernel kind)
+    uint copy_n;        // copy_units x copy_length
+    float *wc, *gc;     // the copy and its gradient sums (kernel kind: the next layer's final sums), in DTCM
     float *vc;          // its momentum, in SDRAM
+    // kernel kind (params.copy_kind 1): a convolution's deltas, queued for dz_drain
+    uint kernel_copy;
+    uint32_t *fifo_key; // per queued delta: slot << 24 | entry << 16 | key offset
+    float *fifo_val;
+    uint fifo_head, fifo_tail, fifo_size, drain_queued;
+    float *dacc;        // in_flight x n_out: each sample's errors summed from its deltas so far
+    uint16_t *ry, *rx, *rc;  // each atom's row, column and channel in the next layer's input grid
+    uint csum_in;       // final sums of the next layer's ring received this batch
+    uint bwd_batches;   // batches whose backward passes are all done
+    uint copy_batches;  // updates of the copy
+    // a convolution sending deltas (kernel kind): keys per atom, the values and which are sent
+    uint dtaps;
+    float *dvals;
+    uint32_t *dsent;
 } layer_state_t;
 
 SPINN_STATE_DECLARE(layer_state_t);
@@ -175,7 +191,7 @@ static uint batch_of(uint sample) {
 
 static float *results(void) {
     uint32_t *work = S->r.work;
-    return (float *) &work[S->n_rows * S->row_length + S->copy_units * S->n_out + (S->reduce ? S->ring_values : 0)];
+    return (float *) &work[S->n_rows * S->row_length + S->copy_n + (S->reduce ? S->ring_values : 0)];
 }
 
 static void write_result(uint slot, uint sample) {
@@ -304,10 +320,64 @@ static uint32_t *weight_rows_in_sdram(void) {
 
 // The copy's step, the same as its original's (see Deltas above), and its write-back.
 static void copy_update(void) {
-    uint n = S->copy_units * S->n_out;
-    sgd_step(S->wc, S->gc, S->vc, n);
+    sgd_step(S->wc, S->gc, S->vc, S->copy_n);
     spin1_dma_transfer(TAG_COPY_BACK, weight_rows_in_sdram() + S->n_rows * S->row_length, S->wc, DMA_WRITE,
-                       n * sizeof(float));
+                       S->copy_n * sizeof(float));
+}
+
+// Kernel kind: the copy steps once the next layer's final sums are all in and this tile's backward
+// passes of the batch are done (they used the copy as it was).
+static void copy_commit(uint unused0, uint unused1) {
+    (void) unused0;
+    (void) unused1;
+    if (S->csum_in < S->copy_n || S->bwd_batches <= S->copy_batches) {
+        return;
+    }
+    S->csum_in = 0;
+    copy_update();
+    S->copy_batches++;
+    spin1_schedule_callback(pump, 0, 0, 1);
+}
+
+// Kernel kind: adds the queued deltas into their samples' errors.  A delta is dL/dz of one output
+// of the next layer's convolution (its atom, and the tap of that atom's pooling window); each of
+// this tile's atoms inside that output's window gets the weight that reads it times the delta.
+static void dz_drain(uint unused0, uint unused1) {
+    (void) unused0;
+    (void) unused1;
+    const params_t *p = S->r.params;
+    uint kh = p->next_kernel_h, kw = p->next_kernel_w, cin = p->next_in_c;
+    S->drain_queued = 0;
+    while (S->fifo_head != S->fifo_tail) {
+        uint at = S->fifo_head++ % S->fifo_size;
+        uint word = S->fifo_key[at];
+        float d = S->fifo_val[at];
+        uint slot = word >> 24;
+        uint g = S->r.in[(word >> 16) & 0xFF].offset + (word & 0xFFFF);
+        uint atom = g / p->next_taps, tap = g % p->next_taps;
+        uint position = atom / p->next_out_c;
+        int oy = (int) ((position / p->next_pool_out_w) * p->next_pool_stride_h) - (int) p->next_pool_pad_top +
+                 (int) (tap / p->next_pool_kernel_w);
+        int ox = (int) ((position % p->next_pool_out_w) * p->next_pool_stride_w) - (int) p->next_pool_pad_left +
+                 (int) (tap % p->next_pool_kernel_w);
+        int y0 = oy * (int) p->next_stride_h - (int) p->next_pad_top;
+        int x0 = ox * (int) p->next_stride_w - (int) p->next_pad_left;
+        const float *w = &S->wc[(atom % p->next_out_c) * S->copy_length];
+        float *acc = &S->dacc[slot * S->n_out];
+        uint hits = 0;
+        for (uint a = 0; a < S->n_out; a++) {
+            int ky = (int) S->ry[a] - y0, kx = (int) S->rx[a] - x0;
+            if (ky >= 0 && ky < (int) kh && kx >= 0 && kx < (int) kw) {
+                acc[a] += w[((uint) ky * kw + (uint) kx) * cin + S->rc[a]] * d;
+                hits++;
+            }
+        }
+        SPINN_ACCOUNT(SPINN_OP_FMAC, hits);
+        SPINN_ACCOUNT(SPINN_OP_WORD, 40 + 12 * S->n_out);
+        if (++S->received_bwd[slot] == S->expected_bwd) {
+            spin1_schedule_callback(pump, 0, 0, 1);
+        }
+    }
 }
 
 static void update(void) {
@@ -443,6 +513,13 @@ static void backward(uint slot, uint sample) {
         for (uint r = 0; r < S->n_out; r++) {
             S->dz[r] = S->err[slot * S->n_out + r];
         }
+    } else if (S->kernel_copy) {  // summed by dz_drain as the deltas came
+        float *acc = &S->dacc[slot * S->n_out];
+        for (uint r = 0; r < S->n_out; r++) {
+            S->dz[r] = acc[r];
+            acc[r] = 0.0f;
+        }
+        SPINN_ACCOUNT(SPINN_OP_WORD, 3 * S->n_out);
     } else if (S->dz_in) {
         errors_from_deltas(slot, y);
     } else {
@@ -496,12 +573,18 @@ static void backward(uint slot, uint sample) {
     if (S->bwd) {
         tile_send_errors(S->bwd, S->n_bwd_out, S->dx, S->covered, S->in_lo, p->tile_index, p->n_tiles,
                          p->unpaced_errors);
+    } else if (S->dz_out && S->fused) {  // a delta per pooled window tap sent (kernel kind)
+        conv_pool_deltas(p, y, S->dz, slot_argmax(slot), slot_act(slot), S->dvals, S->dsent, S->n_out);
+        tile_send_errors(S->dz_out, 1, S->dvals, S->dsent, S->atom_lo * S->dtaps, p->tile_index, p->n_tiles, 0);
     } else if (S->dz_out) {  // paced as errors to one receiving entry
         tile_send_errors(S->dz_out, 1, S->dz, NULL, S->atom_lo, p->tile_index, p->n_tiles, 0);
     }
     S->bwd_done++;
     if (tile_ends_batch(S->opt->epoch_samples, S->opt->batch_size, sample)) {
-        if (S->dz_in) {  // every delta of the batch has come in: before this pass could start
+        if (S->kernel_copy) {  // the next layer's final sums may be in already
+            S->bwd_batches++;
+            copy_commit(0, 0);
+        } else if (S->dz_in) {  // every delta of the batch has come in: before this pass could start
             copy_update();
         }
         if (S->reduce) {
@@ -598,6 +681,23 @@ static void on_packet(uint key, uint payload) {
                 return;
             }
             uint slot = sample % S->in_flight;
+            if (S->kernel_copy) {  // queued for dz_drain, which counts it in
+                uint k = key - in->key;
+                if (k >= in->count || S->fifo_tail - S->fifo_head >= S->fifo_size ||
+                        batch_of(sample) > S->copy_batches) {
+                    spin1_exit(EXIT_OVERRUN);  // the queue is full, or the copy is a batch behind
+                    return;
+                }
+                uint at = S->fifo_tail++ % S->fifo_size;
+                S->fifo_key[at] = (slot << 24) | ((uint) e << 16) | k;
+                S->fifo_val[at] = bits_float(payload);
+                SPINN_ACCOUNT(SPINN_OP_WORD, 14);
+                if (!S->drain_queued) {
+                    S->drain_queued = 1;
+                    spin1_schedule_callback(dz_drain, 0, 0, 1);
+                }
+                return;
+            }
             if (in->partition == PART_DZ) {  // kept for the backward pass (Deltas, above)
                 uint i = key - in->key;
                 if (i < in->count) {
@@ -643,6 +743,17 @@ static void on_packet(uint key, uint payload) {
             SPINN_ACCOUNT(SPINN_OP_WORD, 8);
             if (++S->sums_in == S->ring_values) {  // the update is a task, not interrupt work
                 spin1_schedule_callback(ring_update, 0, 0, 1);
+            }
+        } else if (in->partition == PART_CSUM) {  // the next layer's final sums, for the copy
+            uint v = key - in->key;
+            if (!S->kernel_copy || v >= S->copy_n) {
+                spin1_exit(EXIT_OVERRUN);
+                return;
+            }
+            S->gc[v] = bits_float(payload);
+            SPINN_ACCOUNT(SPINN_OP_WORD, 8);
+            if (++S->csum_in == S->copy_n) {
+                spin1_schedule_callback(copy_commit, 0, 0, 1);
             }
         }
     }
@@ -700,7 +811,8 @@ static uint allocate(void) {
     }
     SPINN_ACCOUNT(SPINN_OP_SDRAM_WORD, S->r.n_in * (sizeof(key_entry_t) / 4));
     S->r.in = in;
-    if (S->dz_in) {  // deltas in place of the error buffers
+    if (S->kernel_copy) {  // a queue and per-sample sums in place of the error buffers (below)
+    } else if (S->dz_in) {  // deltas in place of the error buffers
         S->dz_at = spin1_malloc(S->r.n_in * sizeof(uint));
         uint n = 0;
         for (uint e = 0; S->dz_at && e < S->r.n_in; e++) {
@@ -722,10 +834,38 @@ static uint allocate(void) {
         }
     }
     if (S->training && S->copy_units) {
-        uint copy = S->copy_units * S->n_out * sizeof(float);
+        uint copy = S->copy_n * sizeof(float);
         S->wc = spin1_malloc(copy);
         S->gc = spin1_malloc(copy);
         if (!S->wc || !S->gc) {
+            return FALSE;
+        }
+    }
+    if (S->training && S->kernel_copy) {
+        S->fifo_size = S->r.params->delta_fifo;
+        S->fifo_key = spin1_malloc(S->fifo_size * sizeof(uint32_t));
+        S->fifo_val = spin1_malloc(S->fifo_size * sizeof(float));
+        S->dacc = spin1_malloc(S->in_flight * S->n_out * sizeof(float));
+        S->ry = spin1_malloc(3 * S->n_out * sizeof(uint16_t));
+        if (!S->fifo_key || !S->fifo_val || !S->dacc || !S->ry) {
+            return FALSE;
+        }
+        S->rx = S->ry + S->n_out;
+        S->rc = S->rx + S->n_out;
+        zero_floats(S->dacc, S->in_flight * S->n_out);
+        const params_t *p = S->r.params;
+        for (uint a = 0; a < S->n_out; a++) {  // the atom's place in the next layer's input (channels last)
+            uint g = S->atom_lo + a, q = g / p->next_in_c;
+            S->rc[a] = (uint16_t) (g % p->next_in_c);
+            S->rx[a] = (uint16_t) (q % p->next_in_w);
+            S->ry[a] = (uint16_t) (q / p->next_in_w);
+        }
+    }
+    if (S->training && S->dz_out && S->fused) {
+        S->dtaps = pool_window_size(S->r.params);
+        S->dvals = spin1_malloc(S->n_out * S->dtaps * sizeof(float));
+        S->dsent = spin1_malloc(((S->n_out * S->dtaps + 31) / 32) * sizeof(uint32_t));
+        if (!S->dvals || !S->dsent) {
             return FALSE;
         }
     }
@@ -799,6 +939,9 @@ static void layer_main(void) {
     S->n_rows = wh->n_rows;
     S->row_length = wh->row_length;
     S->copy_units = wh->copy_rows;  // WORK keeps the copy's momentum, training or not (the layout)
+    S->copy_length = wh->copy_length;
+    S->copy_n = S->copy_units * S->copy_length;
+    S->kernel_copy = p->copy_kind == 1 && S->copy_units;
     S->fan_in = wh->row_length ? wh->row_length - 1 : 0;
     S->in_lo = p->in_lo;
     S->atom_lo = p->atom_lo;
@@ -855,8 +998,25 @@ static void layer_main(void) {
         }
     }
     S->n_bwd_in = n_bwd;
-    if ((S->training && S->dz_in != (S->copy_units > 0)) || (S->copy_units && wh->copy_length != S->n_out)) {
+    if ((S->training && S->dz_in != (S->copy_units > 0)) ||
+            (S->copy_units && !S->kernel_copy && wh->copy_length != S->n_out) ||
+            (S->kernel_copy && (wh->copy_rows != p->next_out_c || !p->next_taps || !p->next_pool_kernel_w ||
+                                !p->next_pool_out_w || !p->next_in_c || !p->next_in_w || !p->delta_fifo ||
+                                S->in_flight > 255 || S->r.n_in > 255 ||
+                                wh->copy_length != p->next_kernel_h * p->next_kernel_w * p->next_in_c + 1))) {
         spin1_exit(EXIT_BAD_IMAGE);  // deltas need the copy of the weights that read this tile's atoms
+        return;
+    }
+    if (S->kernel_copy) {
+        for (uint e = 0; e < S->r.n_in; e++) {
+            if (S->r.in[e].partition == PART_DZ && S->r.in[e].count > 0x10000) {
+                spin1_exit(EXIT_BAD_IMAGE);  // a queued delta keeps its key offset in 16 bits
+                return;
+            }
+        }
+    }
+    if (S->dz_out && S->fused && S->dz_out->count != S->n_out * pool_window_size(p)) {
+        spin1_exit(EXIT_BAD_IMAGE);  // a convolution's deltas: a key per pooled window tap
         return;
     }
     if (!allocate()) {
@@ -875,7 +1035,7 @@ static void layer_main(void) {
         S->is_last = S->reduce && S->is_last;
     }
     S->vc = (float *) S->r.work + S->n_rows * S->row_length;
-    S->ring = S->vc + S->copy_units * S->n_out;
+    S->ring = S->vc + S->copy_n;
     for (uint e = 0; e < S->r.n_in; e++) {  // insertion sort of the entries by first key
         uint at = e;
         while (at > 0 && S->r.in[S->by_key[at - 1]].key > S->r.in[e].key) {
@@ -894,7 +1054,7 @@ static void layer_main(void) {
     }
     S->v = (float *) S->r.work;
     if (S->training) {
-        for (uint i = 0; i < S->n_rows * S->row_length + S->copy_units * S->n_out; i++) {
+        for (uint i = 0; i < S->n_rows * S->row_length + S->copy_n; i++) {
             S->v[i] = 0.0f;  // the copy's momentum follows
         }
     }
@@ -915,11 +1075,11 @@ static void layer_main(void) {
     }
     if (S->training && S->copy_units) {  // read once from SDRAM; written back after each update
         const float *copy = (const float *) rows + S->n_rows * S->row_length;
-        for (uint i = 0; i < S->copy_units * S->n_out; i++) {
+        for (uint i = 0; i < S->copy_n; i++) {
             S->wc[i] = copy[i];
             S->gc[i] = 0.0f;
         }
-        SPINN_ACCOUNT(SPINN_OP_SDRAM_WORD, S->copy_units * S->n_out);
+        SPINN_ACCOUNT(SPINN_OP_SDRAM_WORD, S->copy_n);
     }
     spin1_start(SYNC_WAIT);
 }

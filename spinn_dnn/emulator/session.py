@@ -97,11 +97,15 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
     dz_sent: dict[tuple[str, int], int] = {}  # deltas per sample per sending tile
     dz_in: dict[tuple[str, int], int] = {}  # deltas per sample per receiving tile
     copy_step: dict[tuple[str, int], float] = {}  # cycles of a tile's copy's SGD step (deltas)
+    kernel_copy: dict[tuple[str, int], tuple[str, int]] = {}  # kernel kind: receiver -> (sender, copy size)
     for r in plan.routes:
         if r.pid == "dz":
             dz_sent[r.src] = r.packets_per_sample
             for d in r.dst:
                 dz_in[d] = dz_in.get(d, 0) + r.packets_per_sample
+                if r.n_keys:
+                    sender = plan.layers[plan.vertex(r.src[0]).layer]
+                    kernel_copy[d] = (r.src[0], sender.conv_out_shape[2] * (sender.fan_in + 1))
         for d in r.dst:
             entries[d] = entries.get(d, 0) + 1
             if r.pid in ("fwd", "label"):
@@ -155,10 +159,17 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
                     cycles += dz_sent[key] * mod.SEND_CYCLES
                     send += SEND_GAP_US * error_interleave(1, len(v.tiles)) * dz_sent[key]
                 deltas = dz_in.get(key, 0)
-                cycles += deltas * (per_packet + rows * (2 * mod.COST_FMAC + 4 * mod.COST_WORD))
-                copy = deltas * rows  # the copy's weights: a unit per delta, a column per atom
-                copy_step[key] = copy * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD)
-                update = max(update, weights * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD) + copy_step[key])
+                step = weights * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD)
+                if key in kernel_copy:  # a queued task per delta: its window against every atom
+                    cycles += deltas * (per_packet + mod.TASK_DISPATCH_CYCLES
+                                        + rows * (mod.COST_FMAC + 12 * mod.COST_WORD) + 40 * mod.COST_WORD)
+                    # the copy steps when the next layer's ring ends (below), not before this tile's ring
+                    update = max(update, step)
+                else:
+                    cycles += deltas * (per_packet + rows * (2 * mod.COST_FMAC + 4 * mod.COST_WORD))
+                    copy = deltas * rows  # the copy's weights: a unit per delta, a column per atom
+                    copy_step[key] = copy * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD)
+                    update = max(update, step + copy_step[key])
             per_tile[(v.label, t.index)] = cycles + send * per_us
         if training and v.role == "conv":  # the gradient rings, at once, then the update
             for ring in gradient_rings(v):
@@ -166,7 +177,10 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
                 values = n * (layer.fan_in + 1)
                 ring_us = start_us + (values + len(ring)) * gap_us
                 first = max(copy_step.get((v.label, t.index), 0.0) for t in ring)  # before the ring
-                update = max(update, first + ring_us * per_us + values * 3 * mod.COST_FMAC)
+                # kernel kind: the tiles below step their copies once the ring's final sums are in
+                copies = max((size for sender, size in kernel_copy.values() if sender == v.label), default=0)
+                after = max(values * 3 * mod.COST_FMAC, copies * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD))
+                update = max(update, first + ring_us * per_us + after)
     return per_tile, update
 
 
