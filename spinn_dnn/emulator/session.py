@@ -63,6 +63,28 @@ def _stage_cycles(plan, training: bool) -> tuple[float, float]:  # noqa: ANN001
     return max(per_tile.values(), default=0.0), update
 
 
+def delta_window_hits(conv, sender, receiver) -> float:  # noqa: ANN001
+    """Kernel-kind deltas (layer.c dz_drain): of the receiver's atoms, how many the window of a
+    delta from `sender` (a tile of the fused convolution `conv`) reads, averaged over the taps of
+    each of its atoms' pooling windows (max pooling sends the winner's, which the model cannot know)."""
+    in_h, in_w, in_c = conv.in_shape
+    atoms = np.arange(receiver.lo, receiver.hi)
+    ry, rx = (atoms // in_c) // in_w, (atoms // in_c) % in_w
+    _, out_w, out_c = conv.out_shape
+    kh, kw = conv.kernel
+    total = 0
+    for atom in range(sender.lo, sender.hi):
+        position = atom // out_c
+        top = (position // out_w) * conv.pool_strides[0] - conv.pool_pads[0]
+        left = (position % out_w) * conv.pool_strides[1] - conv.pool_pads[1]
+        for ty in range(conv.pool_kernel[0]):
+            for tx in range(conv.pool_kernel[1]):
+                y0 = (top + ty) * conv.strides[0] - conv.pads[0]
+                x0 = (left + tx) * conv.strides[1] - conv.pads[1]
+                total += int(np.sum((ry >= y0) & (ry < y0 + kh) & (rx >= x0) & (rx < x0 + kw)))
+    return total / max(1, sender.n_atoms * conv.pool_taps)
+
+
 def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float], float]:  # noqa: ANN001
     """Per tile (vertex label, index), its modeled cycles of work per sample; and the cycles of the
     slowest weight update (rings included).
@@ -98,6 +120,7 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
     dz_in: dict[tuple[str, int], int] = {}  # deltas per sample per receiving tile
     copy_step: dict[tuple[str, int], float] = {}  # cycles of a tile's copy's SGD step (deltas)
     kernel_copy: dict[tuple[str, int], tuple[str, int]] = {}  # kernel kind: receiver -> (sender, copy size)
+    kernel_hits: dict[tuple[str, int], float] = {}  # kernel kind: multiply-adds per sample
     for r in plan.routes:
         if r.pid == "dz":
             dz_sent[r.src] = r.packets_per_sample
@@ -106,6 +129,8 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
                 if r.n_keys:
                     sender = plan.layers[plan.vertex(r.src[0]).layer]
                     kernel_copy[d] = (r.src[0], sender.conv_out_shape[2] * (sender.fan_in + 1))
+                    kernel_hits[d] = kernel_hits.get(d, 0.0) + delta_window_hits(
+                        sender, plan.tile(r.src), plan.tile(d)) * r.packets_per_sample
         for d in r.dst:
             entries[d] = entries.get(d, 0) + 1
             if r.pid in ("fwd", "label"):
@@ -160,9 +185,9 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
                     send += SEND_GAP_US * error_interleave(1, len(v.tiles)) * dz_sent[key]
                 deltas = dz_in.get(key, 0)
                 step = weights * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD)
-                if key in kernel_copy:  # a queued task per delta: its window against every atom
-                    cycles += deltas * (per_packet + mod.TASK_DISPATCH_CYCLES
-                                        + rows * (mod.COST_FMAC + 12 * mod.COST_WORD) + 40 * mod.COST_WORD)
+                if key in kernel_copy:  # queued, then its window compared with every atom (dz_drain)
+                    hits = kernel_hits.get(key, 0.0)  # multiply-adds: the atoms inside the windows
+                    cycles += deltas * (per_packet + (54 + 12 * rows) * mod.COST_WORD) + hits * mod.COST_FMAC
                     # the copy steps when the next layer's ring ends (below), not before this tile's ring
                     update = max(update, step)
                 else:
