@@ -186,8 +186,9 @@ def params(plan: Plan, vertex: VertexPlan, tile: Tile, work_bytes: int) -> np.nd
     sender = kernel_delta_sender(plan, tile)
     if sender is not None:
         values.update(_next_geometry(sender))
-        values["delta_fifo"] = memory.delta_fifo(sum(
-            r.packets_per_sample for r in plan.routes if r.pid == "dz" and (tile.vertex, tile.index) in r.dst))
+        ref = (tile.vertex, tile.index)
+        values["delta_fifo"] = memory.delta_fifo(
+            sum(r.packets_per_sample for r in plan.routes if r.pid == "dz" and ref in r.dst))
     if layer.fused:
         values.update({
             "pool_kernel_h": layer.pool_kernel[0], "pool_kernel_w": layer.pool_kernel[1],

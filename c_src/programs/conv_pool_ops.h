@@ -152,7 +152,7 @@ static inline void conv_pool_backward(const params_t *p, const float *w, float *
 // every tap inside the grid.
 static inline void conv_pool_deltas(const params_t *p, const float *y, const float *dy, const uint *argmax,
                                     const float *act, float *d, uint32_t *sent, uint n_out) {
-    uint taps = pool_window_size(p);
+    uint taps = pool_window_size(p), made = 0;
     clear_cover(sent, n_out * taps);
     for (uint i = 0; i < n_out; i++) {
         pool_span_t s = pool_span(p, p->atom_lo + i);
@@ -166,6 +166,7 @@ static inline void conv_pool_deltas(const params_t *p, const float *y, const flo
             uint k = (uint) (cy - top) * p->pool_kernel_w + (uint) (cx - left);
             d[i * taps + k] = di;
             sent[(i * taps + k) >> 5] |= 1u << ((i * taps + k) & 31);
+            made++;
             continue;
         }
         uint count = pool_span_taps(&s), j = 0;
@@ -177,11 +178,12 @@ static inline void conv_pool_deltas(const params_t *p, const float *y, const flo
                 uint k = (uint) ((int) cy - top) * p->pool_kernel_w + (uint) ((int) cx - left);
                 d[i * taps + k] = di;
                 sent[(i * taps + k) >> 5] |= 1u << ((i * taps + k) & 31);
+                made++;
             }
         }
     }
-    SPINN_ACCOUNT(SPINN_OP_FMUL, n_out * taps);
-    SPINN_ACCOUNT(SPINN_OP_WORD, 16 * n_out * taps);
+    SPINN_ACCOUNT(SPINN_OP_FMUL, made);
+    SPINN_ACCOUNT(SPINN_OP_WORD, 16 * made + 12 * n_out);
 }
 
 #endif  // SPINN_CONV_POOL_OPS_H

@@ -68,6 +68,16 @@
 // Copies are written back to SDRAM with W, so the host's next machine starts
 // from them.
 //
+// Kernel kind (params.copy_kind 1, spinn_dnn.tiling.sends_kernel_deltas): a fused
+// convolution sends, per atom, dL/dz of the convolution output(s) it pooled (max: the
+// winner's; keys atom x window taps + tap, conv_pool_deltas), and each conv tile below
+// holds the whole kernel.  The packet handler queues each delta; a task (dz_drain) adds
+// W[f][tap] d into the error of every atom inside that output's window (next_* params give
+// its geometry).  The kernel's gradient sums over every output position, which no tile
+// below sees: the copy takes the convolution's ring's final sums instead (PART_CSUM, the
+// same packets as gsum) and steps once they are all in and its own backward passes of the
+// batch are done (copy_commit), the same step from the same sums as the layer's own tiles.
+//
 // Memory: DTCM holds W and G (n_rows x row_length), the inputs, outputs and
 // error sums of S samples, and dL/dz and dL/dx of one sample; SDRAM (the WORK
 // region) holds the momentum V, used once per batch, the gradient ring's
@@ -811,8 +821,7 @@ static uint allocate(void) {
     }
     SPINN_ACCOUNT(SPINN_OP_SDRAM_WORD, S->r.n_in * (sizeof(key_entry_t) / 4));
     S->r.in = in;
-    if (S->kernel_copy) {  // a queue and per-sample sums in place of the error buffers (below)
-    } else if (S->dz_in) {  // deltas in place of the error buffers
+    if (S->dz_in && !S->kernel_copy) {  // deltas in place of the error buffers (kernel kind: below)
         S->dz_at = spin1_malloc(S->r.n_in * sizeof(uint));
         uint n = 0;
         for (uint e = 0; S->dz_at && e < S->r.n_in; e++) {
@@ -823,7 +832,7 @@ static uint allocate(void) {
         if (!S->dz_at || !S->dzbuf) {
             return FALSE;
         }
-    } else if (S->training || S->r.params->is_output) {  // the loss layer writes its dL/dz there, training or not
+    } else if (!S->kernel_copy && (S->training || S->r.params->is_output)) {  // the loss layer's dL/dz too
         uint n_err = (S->n_bwd_in ? S->n_bwd_in : 1) * S->in_flight * S->n_out;
         S->err = spin1_malloc(n_err * sizeof(float));
         if (!S->err) {

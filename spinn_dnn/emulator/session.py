@@ -204,7 +204,8 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
                 first = max(copy_step.get((v.label, t.index), 0.0) for t in ring)  # before the ring
                 # kernel kind: the tiles below step their copies once the ring's final sums are in
                 copies = max((size for sender, size in kernel_copy.values() if sender == v.label), default=0)
-                after = max(values * 3 * mod.COST_FMAC, copies * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD))
+                copy_cycles = copies * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD)
+                after = max(values * 3 * mod.COST_FMAC, copy_cycles)
                 update = max(update, first + ring_us * per_us + after)
     return per_tile, update
 
