@@ -67,8 +67,9 @@ def kernel_delta_buffers(n: int, atoms: int, s: int) -> MemoryItem:
     """error_routing "deltas", a convolution's deltas (kernel kind): a queue of the n deltas per
     sample a tile receives (a value and its key word each), drained by a task into each sample's
     errors (s samples x its atoms), and the row, column and channel of each atom, which the
-    drain compares with each delta's window."""
-    return MemoryItem("delta buffers", "dtcm", delta_fifo(n) * 2 * F32 + atoms * s * F32 + 3 * atoms * 2,
+    drain compares with each delta's window.  The errors are 64-bit fixed point (layer.c, Kernel
+    kind: a sum whose result does not depend on the deltas' order)."""
+    return MemoryItem("delta buffers", "dtcm", delta_fifo(n) * 2 * F32 + atoms * s * 8 + 3 * atoms * 2,
                       f"a queue of two samples' {n} deltas, errors per sample in flight")
 
 

@@ -38,6 +38,9 @@ class SpiNNakerModel:
         self.last_predict: Any = None  # RunStats of the last predict
         self._weights: dict[tuple[str, int], bytes] | None = None  # trained WEIGHTS regions
         self._trainer: Any = None
+        # (cycles, seed): train under the emulator's timing fuzz (EmulatedMachine.from_mapping),
+        # for tests that a program's result does not hang on the order its events come in
+        self.timing_jitter: tuple[int, int] | None = None
 
     def region(self, vertex: str, tile: int, name: str) -> bytes:
         """A tile's region: WEIGHTS as trained so far, the rest as the toolchain's data spec holds it."""

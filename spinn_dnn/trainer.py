@@ -160,7 +160,8 @@ class Trainer:
             self.sm.set_weight_regions(self.session.weights())
             momentum = self.session.momentum()
             self.carried = self.carried + MachineCounters.of(self.session)
-        self.session = MachineSession(self.sm.plan, self.sm.toolchain, values, self.sm.weight_regions())
+        self.session = MachineSession(self.sm.plan, self.sm.toolchain, values, self.sm.weight_regions(),
+                                      jitter=self.sm.timing_jitter)
         if momentum:
             self.session.load_momentum(momentum)
         if self._resumed:  # the machine it stands in for would have been sent this epoch's rate

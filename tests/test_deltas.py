@@ -18,6 +18,7 @@ import spinn_dnn
 import workloads
 from harness.errors import ConfigError
 from spinn_dnn import regions
+from spinn_dnn.emulator import EmulatorError
 from spinn_dnn.harness_engine import SpinnakerEngine
 from spinn_dnn.tiling import sends_deltas, sends_kernel_deltas
 
@@ -194,3 +195,19 @@ def test_a_plain_convolution_keeps_per_tile_errors(tmp_path):
     plan = plan_model(_convnet(7, "max"), max_atoms_per_core=8, error_routing="deltas")
     assert not any(r.pid == "dz" and r.n_keys for r in plan.routes)
     assert any(r.pid == "bwd" and r.src[0] == plan.vertices[3].label for r in plan.routes)
+
+
+def test_a_delta_beyond_the_fixed_point_range_stops_the_run_with_its_reason(tmp_path):
+    # the first convolution's tiles sum the second's deltas in fixed point (layer.c, Kernel kind):
+    # a product out of its range must stop the run and say why, not wrap into a wrong error
+    model = _convnet(7, "max")
+    weights = model.get_weights()
+    weights[4] = weights[4] * 1e8  # the dense layer's errors into the second convolution, and its deltas
+    model.set_weights(weights)
+    _compiled_pair(model, 0.01)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(0, 1, (64, 12, 12, 2)).astype(np.float32), rng.integers(0, 5, 64)
+    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path,
+                              max_atoms_per_core=8, fuse_pooling=True, error_routing="deltas")
+    with pytest.raises(EmulatorError, match="code 5: a convolution.s delta times a weight left"):
+        sm.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)

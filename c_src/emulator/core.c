@@ -22,6 +22,21 @@
 
 #include "emu.h"
 
+// The timing fuzz's next delay of a task (xorshift64*: fast, and the same sequence for a seed).
+// Tasks only: delaying every packet's handler as well would slow a core's intake below the
+// senders' pace and turn the fuzz into drops.
+static uint64_t jitter(emu_machine_t *m) {
+    if (!m->jitter_cycles) {
+        return 0;
+    }
+    uint64_t x = m->jitter_state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    m->jitter_state = x;
+    return ((x * 0x2545F4914F6CDD1DULL) >> 32) % m->jitter_cycles;
+}
+
 static void run_callback(emu_machine_t *m, emu_core_t *core, callback_t cb, uint a0, uint a1,
                          uint64_t overhead) {
     core->now = m->now + overhead;
@@ -221,7 +236,7 @@ void emu_core_service(emu_machine_t *m, emu_core_t *core) {
         if (!next_task(core, &task)) {
             return;  // idle: the API's wait-for-interrupt
         }
-        run_callback(m, core, task.cb, task.arg0, task.arg1, EMU_TASK_DISPATCH_CYCLES);
+        run_callback(m, core, task.cb, task.arg0, task.arg1, EMU_TASK_DISPATCH_CYCLES + jitter(m));
         core->task_running = 1;
         core->task_end = core->now;
         core->c.busy_cycles += core->now - m->now;

@@ -132,6 +132,11 @@ typedef struct emu_machine {
     // with the key walk); a hash lookup per delivery, so training sessions leave it off.
     // Drops are counted per key always.
     int key_stats;
+    // timing fuzz (0: off): every task starts up to jitter_cycles - 1 cycles later than the
+    // model says, drawn from a seeded generator, so that tests can run one program under many
+    // event orders (a result that changes beyond rounding is a race in the program)
+    uint jitter_cycles;
+    uint64_t jitter_state;
     uint64_t now;
     // when the last thing happened: an event that acted, or the end of a callback's
     // modeled work (stale events, such as ticks of a timer that stopped, do not count)

@@ -18,10 +18,12 @@ typedef struct {
 } MachineObject;
 
 static int Machine_init(MachineObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"rx_queue", "stop_on_drop", "key_stats", NULL};
-    unsigned int rx_queue = EMU_RX_QUEUE_DEFAULT;
+    static char *kwlist[] = {"rx_queue", "stop_on_drop", "key_stats", "jitter_cycles", "jitter_seed", NULL};
+    unsigned int rx_queue = EMU_RX_QUEUE_DEFAULT, jitter_cycles = 0;
+    unsigned long long jitter_seed = 1;
     int stop_on_drop = 1, key_stats = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|Ipp", kwlist, &rx_queue, &stop_on_drop, &key_stats)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|IppIK", kwlist, &rx_queue, &stop_on_drop, &key_stats,
+                                     &jitter_cycles, &jitter_seed)) {
         return -1;
     }
     if (rx_queue < 1) {
@@ -35,6 +37,8 @@ static int Machine_init(MachineObject *self, PyObject *args, PyObject *kwds) {
         return -1;
     }
     self->m->key_stats = key_stats;
+    self->m->jitter_cycles = jitter_cycles;
+    self->m->jitter_state = jitter_seed ? jitter_seed : 1;  // xorshift stays at zero from zero
     return 0;
 }
 

@@ -27,12 +27,18 @@ typedef struct {
     uint y0, y1, x0, x1;
 } pool_span_t;
 
+// The corner of a pooled atom's window in the convolution's grid, before clipping (may be negative).
+static inline void pool_corner(const params_t *p, uint atom, int *top, int *left) {
+    uint position = atom / p->out_c;
+    *top = (int) ((position / p->pool_out_w) * p->pool_stride_h) - (int) p->pool_pad_top;
+    *left = (int) ((position % p->pool_out_w) * p->pool_stride_w) - (int) p->pool_pad_left;
+}
+
 static inline pool_span_t pool_span(const params_t *p, uint atom) {
     pool_span_t s;
-    uint position = atom / p->out_c;
     s.channel = atom % p->out_c;
-    int top = (int) ((position / p->pool_out_w) * p->pool_stride_h) - (int) p->pool_pad_top;
-    int left = (int) ((position % p->pool_out_w) * p->pool_stride_w) - (int) p->pool_pad_left;
+    int top, left;
+    pool_corner(p, atom, &top, &left);
     uint ky0, kx0;
     uint ky1 = clip_taps(top, p->pool_kernel_h, p->out_h, &ky0);
     uint kx1 = clip_taps(left, p->pool_kernel_w, p->out_w, &kx0);
@@ -104,14 +110,36 @@ static inline void conv_pool_forward(const params_t *p, const float *w, uint row
     }
 }
 
+// Where a tile keeps the dL/dz of its window outputs, when it sends them (error_routing "deltas",
+// kernel kind): d[i * taps + k] for tap k of atom i's window (k = row x pool_kernel_w + column,
+// from the window's corner before clipping), and a bit per kept value in `sent`.
+typedef struct {
+    float *d;
+    uint32_t *sent;
+} pool_deltas_t;
+
+static inline void keep_delta(const params_t *p, pool_deltas_t *out, uint i, uint cy, uint cx, float d) {
+    int top, left;
+    pool_corner(p, p->atom_lo + i, &top, &left);
+    uint k = i * pool_window_size(p) + (uint) ((int) cy - top) * p->pool_kernel_w + (uint) ((int) cx - left);
+    out->d[k] = d;
+    out->sent[k >> 5] |= 1u << (k & 31);
+}
+
 // The backward pass given dL/dy of the pooled atoms (dy): dx (n_x inputs, zeroed here, or NULL)
-// and the kernel gradient g, through the pooling, the activation and the convolution.
+// and the kernel gradient g, through the pooling, the activation and the convolution; with
+// `deltas` (or NULL), each window output's dL/dz kept for sending: max pooling the winner's
+// only, average pooling every tap inside the grid.
 static inline void conv_pool_backward(const params_t *p, const float *w, float *g, uint row_length,
                                       const uint *row_of, const float *x, const float *y, const float *dy,
-                                      const uint *argmax, const float *act, float *dx, uint n_x, uint n_out) {
+                                      const uint *argmax, const float *act, float *dx, uint n_x, uint n_out,
+                                      pool_deltas_t *deltas) {
     uint taps = 0, outputs = 0;
     if (dx) {
         zero_floats(dx, n_x);
+    }
+    if (deltas) {
+        clear_cover(deltas->sent, n_out * pool_window_size(p));
     }
     for (uint i = 0; i < n_out; i++) {
         pool_span_t s = pool_span(p, p->atom_lo + i);
@@ -121,7 +149,11 @@ static inline void conv_pool_backward(const params_t *p, const float *w, float *
         if (p->pool == POOL_MAX) {  // only the winner's output had an effect
             float d = dy[i], a = y[i];
             activation_backward(p->activation, &a, &d, 1);
-            conv_window_t win = conv_window_at(p, argmax[i] / p->out_w, argmax[i] % p->out_w, s.channel);
+            uint cy = argmax[i] / p->out_w, cx = argmax[i] % p->out_w;
+            if (deltas) {
+                keep_delta(p, deltas, i, cy, cx, d);
+            }
+            conv_window_t win = conv_window_at(p, cy, cx, s.channel);
             conv_backward_at(p, &win, row, grow, x, d, dx);
             taps += window_taps(&win);
             outputs++;
@@ -133,6 +165,9 @@ static inline void conv_pool_backward(const params_t *p, const float *w, float *
             for (uint cx = s.x0; cx < s.x1; cx++) {
                 float d = share;
                 activation_backward(p->activation, &act[i * pool_window_size(p) + k++], &d, 1);
+                if (deltas) {
+                    keep_delta(p, deltas, i, cy, cx, d);
+                }
                 conv_window_t win = conv_window_at(p, cy, cx, s.channel);
                 conv_backward_at(p, &win, row, grow, x, d, dx);
                 taps += window_taps(&win);
@@ -142,48 +177,7 @@ static inline void conv_pool_backward(const params_t *p, const float *w, float *
         SPINN_ACCOUNT(SPINN_OP_FDIV, 1);
     }
     SPINN_ACCOUNT(SPINN_OP_FMAC, taps * p->in_c * (dx ? 2 : 1) + outputs);
-    SPINN_ACCOUNT(SPINN_OP_WORD, 12 * outputs + 4 * taps + 12 * n_out + (dx ? n_x : 0));
-}
-
-// The deltas a fused tile sends under error_routing "deltas" (kernel kind): dL/dz of each
-// convolution output its atoms pooled, d[i * taps + k] for window tap k of atom i (k = row x
-// pool_kernel_w + column, from the window's corner before clipping), with the same arithmetic as
-// conv_pool_backward; `sent` marks those sent: max pooling the winner's only, average pooling
-// every tap inside the grid.
-static inline void conv_pool_deltas(const params_t *p, const float *y, const float *dy, const uint *argmax,
-                                    const float *act, float *d, uint32_t *sent, uint n_out) {
-    uint taps = pool_window_size(p), made = 0;
-    clear_cover(sent, n_out * taps);
-    for (uint i = 0; i < n_out; i++) {
-        pool_span_t s = pool_span(p, p->atom_lo + i);
-        uint position = (p->atom_lo + i) / p->out_c;
-        int top = (int) ((position / p->pool_out_w) * p->pool_stride_h) - (int) p->pool_pad_top;
-        int left = (int) ((position % p->pool_out_w) * p->pool_stride_w) - (int) p->pool_pad_left;
-        if (p->pool == POOL_MAX) {
-            float di = dy[i], a = y[i];
-            activation_backward(p->activation, &a, &di, 1);
-            int cy = (int) (argmax[i] / p->out_w), cx = (int) (argmax[i] % p->out_w);
-            uint k = (uint) (cy - top) * p->pool_kernel_w + (uint) (cx - left);
-            d[i * taps + k] = di;
-            sent[(i * taps + k) >> 5] |= 1u << ((i * taps + k) & 31);
-            made++;
-            continue;
-        }
-        uint count = pool_span_taps(&s), j = 0;
-        float share = count ? dy[i] / (float) count : 0.0f;
-        for (uint cy = s.y0; cy < s.y1; cy++) {
-            for (uint cx = s.x0; cx < s.x1; cx++) {
-                float di = share;
-                activation_backward(p->activation, &act[i * taps + j++], &di, 1);
-                uint k = (uint) ((int) cy - top) * p->pool_kernel_w + (uint) ((int) cx - left);
-                d[i * taps + k] = di;
-                sent[(i * taps + k) >> 5] |= 1u << ((i * taps + k) & 31);
-                made++;
-            }
-        }
-    }
-    SPINN_ACCOUNT(SPINN_OP_FMUL, made);
-    SPINN_ACCOUNT(SPINN_OP_WORD, 16 * made + 12 * n_out);
+    SPINN_ACCOUNT(SPINN_OP_WORD, 12 * outputs + 4 * taps + 12 * n_out + (dx ? n_x : 0) + (deltas ? 16 * outputs : 0));
 }
 
 #endif  // SPINN_CONV_POOL_OPS_H

@@ -70,13 +70,21 @@
 //
 // Kernel kind (params.copy_kind 1, spinn_dnn.tiling.sends_kernel_deltas): a fused
 // convolution sends, per atom, dL/dz of the convolution output(s) it pooled (max: the
-// winner's; keys atom x window taps + tap, conv_pool_deltas), and each conv tile below
+// winner's; keys atom x window taps + tap, kept by conv_pool_backward), and each conv tile below
 // holds the whole kernel.  The packet handler queues each delta; a task (dz_drain) adds
 // W[f][tap] d into the error of every atom inside that output's window (next_* params give
 // its geometry).  The kernel's gradient sums over every output position, which no tile
 // below sees: the copy takes the convolution's ring's final sums instead (PART_CSUM, the
 // same packets as gsum) and steps once they are all in and its own backward passes of the
 // batch are done (copy_commit), the same step from the same sums as the layer's own tiles.
+// The errors are summed in 64-bit fixed point (DELTA_FIX_BITS fraction bits), whose addition,
+// unlike float addition, does not depend on order: the deltas of different senders come in
+// in an order that timing decides, and a float sum that changed in its last bit with it sent
+// a ReLU input of 9e-8 to the other side of zero and training elsewhere (found with the
+// emulator's timing fuzz, tests/test_timing_fuzz.py).  Each product W d is rounded to the
+// fixed point, a lattice of 2^-40 (9.1e-13), finer than a float's last bit for errors above
+// 1e-5; the sum wraps modulo 2^64, which is exact whenever the final sum is in range, and each
+// product must stay below 2^22 / (the most products an error sums) so that it is.
 //
 // Memory: DTCM holds W and G (n_rows x row_length), the inputs, outputs and
 // error sums of S samples, and dL/dz and dL/dx of one sample; SDRAM (the WORK
@@ -99,11 +107,15 @@
 #define TAG_COPY_BACK 4
 #define WEIGHTS_HEADER_WORDS (sizeof(weights_header_t) / sizeof(uint32_t))
 
-// exit codes: why a tile refused to run (spinn_dnn/emulator/codes.py gives their meaning)
+// exit codes: why a tile refused to run or stopped (spinn_dnn/emulator/session.py, EXIT_CODES, gives their meaning)
 #define EXIT_BAD_IMAGE 1
 #define EXIT_NO_DTCM 2
 #define EXIT_UNSUPPORTED 3
 #define EXIT_OVERRUN 4
+#define EXIT_FIXED_RANGE 5
+
+#define DELTA_FIX_BITS 40
+#define DELTA_FIX_SCALE 1099511627776.0f  // 2^DELTA_FIX_BITS
 
 // Labels wait in a ring: one arrives with its sample's pixels, long before the
 // sample reaches the loss layer, and up to (layers x in_flight) samples are
@@ -179,7 +191,8 @@ typedef struct {
     uint32_t *fifo_key; // per queued delta: slot << 24 | entry << 16 | key offset
     float *fifo_val;
     uint fifo_head, fifo_tail, fifo_size, drain_queued;
-    float *dacc;        // in_flight x n_out: each sample's errors summed from its deltas so far
+    uint64_t *dacc;     // in_flight x n_out: each sample's errors summed from its deltas so far (fixed point)
+    float fix_limit;    // the largest product W d the fixed-point sum takes (see Kernel kind)
     uint16_t *ry, *rx, *rc;  // each atom's row, column and channel in the next layer's input grid
     uint csum_in;       // final sums of the next layer's ring received this batch
     uint bwd_batches;   // batches whose backward passes are all done
@@ -373,12 +386,17 @@ static void dz_drain(uint unused0, uint unused1) {
         int y0 = oy * (int) p->next_stride_h - (int) p->next_pad_top;
         int x0 = ox * (int) p->next_stride_w - (int) p->next_pad_left;
         const float *w = &S->wc[(atom % p->next_out_c) * S->copy_length];
-        float *acc = &S->dacc[slot * S->n_out];
+        uint64_t *acc = &S->dacc[slot * S->n_out];
         uint hits = 0;
         for (uint a = 0; a < S->n_out; a++) {
             int ky = (int) S->ry[a] - y0, kx = (int) S->rx[a] - x0;
             if (ky >= 0 && ky < (int) kh && kx >= 0 && kx < (int) kw) {
-                acc[a] += w[((uint) ky * kw + (uint) kx) * cin + S->rc[a]] * d;
+                float t = w[((uint) ky * kw + (uint) kx) * cin + S->rc[a]] * d;
+                if (!(t < S->fix_limit && t > -S->fix_limit)) {  // NaN included
+                    spin1_exit(EXIT_FIXED_RANGE);
+                    return;
+                }
+                acc[a] += (uint64_t) (int64_t) (t * DELTA_FIX_SCALE);  // the scale is a power of two: exact
                 hits++;
             }
         }
@@ -524,10 +542,10 @@ static void backward(uint slot, uint sample) {
             S->dz[r] = S->err[slot * S->n_out + r];
         }
     } else if (S->kernel_copy) {  // summed by dz_drain as the deltas came
-        float *acc = &S->dacc[slot * S->n_out];
+        uint64_t *acc = &S->dacc[slot * S->n_out];
         for (uint r = 0; r < S->n_out; r++) {
-            S->dz[r] = acc[r];
-            acc[r] = 0.0f;
+            S->dz[r] = (float) (int64_t) acc[r] * (1.0f / DELTA_FIX_SCALE);
+            acc[r] = 0;
         }
         SPINN_ACCOUNT(SPINN_OP_WORD, 3 * S->n_out);
     } else if (S->dz_in) {
@@ -548,8 +566,9 @@ static void backward(uint slot, uint sample) {
         }
     }
     if (S->fused) {
+        pool_deltas_t deltas = {S->dvals, S->dsent};  // kernel kind: the deltas it sends, kept on the way
         conv_pool_backward(p, S->w, S->g, S->row_length, S->row_of, x, y, S->dz, slot_argmax(slot), slot_act(slot),
-                           S->bwd ? S->dx : NULL, S->n_x, S->n_out);
+                           S->bwd ? S->dx : NULL, S->n_x, S->n_out, S->dz_out ? &deltas : NULL);
     } else if (S->role == ROLE_CONV) {
         conv_backward(p, S->w, S->g, S->row_length, S->row_of, x, S->dz, S->bwd ? S->dx : NULL, S->n_x,
                       S->n_out);
@@ -583,8 +602,7 @@ static void backward(uint slot, uint sample) {
     if (S->bwd) {
         tile_send_errors(S->bwd, S->n_bwd_out, S->dx, S->covered, S->in_lo, p->tile_index, p->n_tiles,
                          p->unpaced_errors);
-    } else if (S->dz_out && S->fused) {  // a delta per pooled window tap sent (kernel kind)
-        conv_pool_deltas(p, y, S->dz, slot_argmax(slot), slot_act(slot), S->dvals, S->dsent, S->n_out);
+    } else if (S->dz_out && S->fused) {  // the deltas conv_pool_backward kept (kernel kind)
         tile_send_errors(S->dz_out, 1, S->dvals, S->dsent, S->atom_lo * S->dtaps, p->tile_index, p->n_tiles, 0);
     } else if (S->dz_out) {  // paced as errors to one receiving entry
         tile_send_errors(S->dz_out, 1, S->dz, NULL, S->atom_lo, p->tile_index, p->n_tiles, 0);
@@ -854,15 +872,20 @@ static uint allocate(void) {
         S->fifo_size = S->r.params->delta_fifo;
         S->fifo_key = spin1_malloc(S->fifo_size * sizeof(uint32_t));
         S->fifo_val = spin1_malloc(S->fifo_size * sizeof(float));
-        S->dacc = spin1_malloc(S->in_flight * S->n_out * sizeof(float));
+        S->dacc = spin1_malloc(S->in_flight * S->n_out * sizeof(uint64_t));
         S->ry = spin1_malloc(3 * S->n_out * sizeof(uint16_t));
         if (!S->fifo_key || !S->fifo_val || !S->dacc || !S->ry) {
             return FALSE;
         }
         S->rx = S->ry + S->n_out;
         S->rc = S->rx + S->n_out;
-        zero_floats(S->dacc, S->in_flight * S->n_out);
+        for (uint i = 0; i < S->in_flight * S->n_out; i++) {
+            S->dacc[i] = 0;
+        }
         const params_t *p = S->r.params;
+        // an error sums at most one product per filter, kernel tap and pooling tap of the next layer
+        uint terms = p->next_out_c * p->next_kernel_h * p->next_kernel_w * p->next_taps;
+        S->fix_limit = (float) (1u << 22) / (float) (terms ? terms : 1);
         for (uint a = 0; a < S->n_out; a++) {  // the atom's place in the next layer's input (channels last)
             uint g = S->atom_lo + a, q = g / p->next_in_c;
             S->rc[a] = (uint16_t) (g % p->next_in_c);

@@ -110,10 +110,12 @@ class EmulatedMachine:
     def __init__(self, chips: Iterable[Chip], links: Mapping[Chip, Mapping[int, Chip]],
                  tables: Mapping[Chip, Iterable[TableEntry]], cores: Iterable[CoreSpec],
                  rx_queue: int | None = None, stop_on_drop: bool = True,
-                 partition_of_key: Callable[[int], str | None] | None = None, key_stats: bool = True) -> None:
+                 partition_of_key: Callable[[int], str | None] | None = None, key_stats: bool = True,
+                 jitter: tuple[int, int] | None = None) -> None:
         mod = _module()
+        cycles, seed = jitter or (0, 1)
         self._m = mod.Machine(rx_queue=rx_queue or mod.RX_QUEUE_DEFAULT, stop_on_drop=stop_on_drop,
-                              key_stats=key_stats)
+                              key_stats=key_stats, jitter_cycles=cycles, jitter_seed=seed)
         self.chip_index: dict[Chip, int] = {}
         for chip in sorted(chips):
             self.chip_index[chip] = self._m.add_chip(*chip)
@@ -138,11 +140,13 @@ class EmulatedMachine:
     @classmethod
     def from_mapping(cls, plan, toolchain, programs: Callable[[object], str],  # noqa: ANN001
                      rx_queue: int | None = None, stop_on_drop: bool = True,
-                     key_stats: bool = True) -> EmulatedMachine:
+                     key_stats: bool = True, jitter: tuple[int, int] | None = None) -> EmulatedMachine:
         """The machine a spinn_dnn mapping describes; `programs(tile)` names each tile's program.
 
         `plan` is a spinn_dnn.plan.Plan and `toolchain` the ToolchainResult of the
-        same mapping (`SpiNNakerModel.plan`, `.toolchain`).
+        same mapping (`SpiNNakerModel.plan`, `.toolchain`).  `jitter` (cycles, seed) delays
+        every callback by a random 0..cycles-1 cycles: a timing fuzz for tests, so that a
+        program's result can be checked under many event orders.
         """
         from spinn_dnn import regions as regions_mod
 
@@ -165,7 +169,7 @@ class EmulatedMachine:
                 cores.append(CoreSpec(toolchain.placements[ref], programs(t), regs, t.label))
         owner = _key_owners(plan)
         return cls(toolchain.chips, toolchain.links, tables, cores, rx_queue, stop_on_drop,
-                   lambda key: _find_owner(owner, key), key_stats)
+                   lambda key: _find_owner(owner, key), key_stats, jitter)
 
     def run(self, max_cycles: int = 10**9, raise_on_drop: bool = True,
             exit_codes: Mapping[int, str] | None = None) -> RunResult:

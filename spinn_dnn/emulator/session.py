@@ -38,7 +38,9 @@ ERROR_LINK_SHARE = 4  # c_src/programs/tile_common.h
 EXIT_CODES = {1: "its memory image is not a spinn_dnn tile of that role", 2: "DTCM is too small",
               3: "an operation the C programs do not implement yet (softmax across tiles, "
                  "cross-entropy without a softmax output)",
-              4: "a source ran more samples ahead than the tile has input slots (pacing too fast)"}
+              4: "a source ran more samples ahead than the tile has input slots (pacing too fast)",
+              5: "a convolution's delta times a weight left the fixed-point range of the errors' sums "
+                 "(training diverged: a NaN or a product too large, layer.c, Kernel kind)"}
 INFERENCE = {"learning_rate": 0.0, "momentum": 0.0, "nesterov": 0, "batch_size": 0, "epoch_samples": 0,
              "loss": 0}
 
@@ -242,7 +244,8 @@ class MachineSession:
 
     def __init__(self, plan, toolchain, optimizer: dict | None = None,  # noqa: ANN001
                  weights: dict[tuple[str, int], bytes] | None = None, period_us: int | None = None,
-                 chunk: int | None = None, stop_on_drop: bool = True) -> None:
+                 chunk: int | None = None, stop_on_drop: bool = True,
+                 jitter: tuple[int, int] | None = None) -> None:
         self.plan = plan
         self.toolchain = toolchain
         self.training = bool(optimizer and optimizer.get("batch_size"))
@@ -250,7 +253,7 @@ class MachineSession:
         # (stop_on_drop=False only to count the drops of a design that makes them: a dropped packet
         # stalls the program, so the chunk then ends with results missing)
         self.em = EmulatedMachine.from_mapping(plan, toolchain, program_of, key_stats=False,
-                                               stop_on_drop=stop_on_drop)
+                                               stop_on_drop=stop_on_drop, jitter=jitter)
         self.stop_on_drop = stop_on_drop
         self.where = {(v.label, t.index): toolchain.placements[(v.label, t.index)]
                       for v in plan.vertices for t in v.tiles}

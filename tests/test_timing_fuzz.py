@@ -1,0 +1,61 @@
+"""The engine's results do not depend on the order its events come in.
+
+The emulator's timing fuzz (EmulatedMachine.from_mapping's `jitter`) delays every task
+on every core by a random number of cycles, so one training run plays out under
+another interleaving of packets, tasks and DMA.  Each routing of the errors must give
+the same weights bit for bit under every seed: a program whose sums depend on the
+order of arrival (as the kernel kind's float sums once did, layer.c) fails here.
+The modeled clock must differ between seeds, or the fuzz did nothing and the check
+would prove nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_deltas import _compiled_pair, _convnet, _mlp
+
+import spinn_dnn
+
+STEPS, BATCH = 16, 32
+JITTER_CYCLES = 2000  # 10 us at the modeled 200 MHz: more than a packet's handling, less than a pass
+SEEDS = (1, 2, 3)
+
+
+def _train(model, x, y, run_dir, jitter, **mapping) -> tuple[list[np.ndarray], float]:  # noqa: ANN001
+    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=run_dir, **mapping)
+    sm.timing_jitter = jitter
+    sm.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    assert sm.last_run.packets_dropped == 0
+    return sm.get_weights(), sm.last_run.modeled_seconds
+
+
+def _check_same_under_fuzz(model, x, y, tmp_path, **mapping) -> None:  # noqa: ANN001
+    _compiled_pair(model, 0.05)  # the optimizer the engine takes from the model
+    initial = model.get_weights()
+    want, clock = _train(model, x, y, tmp_path / "plain", None, **mapping)
+    clocks = {clock}
+    for seed in SEEDS:
+        model.set_weights(initial)
+        got, clock = _train(model, x, y, tmp_path / f"seed{seed}", (JITTER_CYCLES, seed), **mapping)
+        clocks.add(clock)
+        for g, w in zip(got, want, strict=True):
+            assert np.array_equal(g, w), f"seed {seed}: max difference {np.max(np.abs(g - w))}"
+    assert len(clocks) == len(SEEDS) + 1, "the fuzz did not change the run's timing"
+
+
+@pytest.mark.parametrize("routing", ["per_tile", "deltas"])
+def test_a_fused_convnet_trains_the_same_under_any_timing(tmp_path, routing):
+    # deltas: the second convolution sends kernel deltas, which the first's tiles sum as they come
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (STEPS * BATCH, 12, 12, 2)).astype(np.float32)
+    y = rng.integers(0, 5, STEPS * BATCH)
+    _check_same_under_fuzz(_convnet(7, "average"), x, y, tmp_path, max_atoms_per_core=8, fuse_pooling=True,
+                           error_routing=routing)
+
+
+def test_an_mlp_with_deltas_trains_the_same_under_any_timing(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 1, (STEPS * BATCH, 20)).astype(np.float32)
+    y = rng.integers(0, 5, STEPS * BATCH)
+    _check_same_under_fuzz(_mlp(3), x, y, tmp_path, max_atoms_per_core=4, error_routing="deltas")
