@@ -9,6 +9,7 @@ from typing import Any
 from spinn_dnn import memory
 from spinn_dnn.keywalk import WalkSummary
 from spinn_dnn.plan import PARTITIONS, Plan
+from spinn_dnn.tiling import per_tile_fallbacks
 from spinn_dnn.toolchain_process import ToolchainResult
 
 ROUTER_ENTRIES = 1023  # usable multicast entries per SpiNNaker-1 router
@@ -139,5 +140,17 @@ def build(plan: Plan, result: ToolchainResult, walk: WalkSummary, machine: str, 
                "code size, until the C programs (c_src/) exist to measure them",
                "SDRAM per chip is what the toolchain's placer counted: each core's loaded image "
                "(parameters, keys, weights) plus its working buffers (momentum, gradients, kept "
-               "activations)"],
+               "activations)"] + _fallback_notes(plan),
     )
+
+
+def _fallback_notes(plan: Plan) -> list[str]:
+    """Under error_routing "deltas", the layers that send per_tile errors because the copies of
+    their weights did not fit the tiles below (tiling.tile_layers)."""
+    if plan.error_routing != "deltas":
+        return []
+    fell_back = [plan.layers[li].name for li in per_tile_fallbacks(plan)]
+    if not fell_back:
+        return []
+    return [f"error_routing deltas: {', '.join(fell_back)} send per_tile errors: the copies of their "
+            "weights and the delta buffers do not fit the tiles below, even at one atom a tile"]

@@ -214,6 +214,10 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
     paced; "thesis" multicasts them too, sent back to back as the thesis
     prototype did (kept to reproduce its dropped packets).  `atom_caps` (layer index: atoms)
     bounds a layer's atoms per tile (spinn_dnn.fusion.fused_caps).
+
+    Under "deltas", a layer whose tiles do not fit even at one atom each because of the copies
+    and delta buffers the next layer's deltas cost them falls back: the next layer sends it
+    per_tile errors instead (per_tile_fallbacks lists those senders), and the tiling is redone.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy {policy!r}; allowed: {', '.join(POLICIES)}")
@@ -223,8 +227,10 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
     # only once every layer is tiled: halve the tiles of a layer that then overflows, and redo.
     caps: dict[int, int] = dict(atom_caps or {})
     input_sized = policy != "auto" or 0 in caps or len(layers) < 2
+    per_tile_layers: set[int] = set()
     while True:
-        vertices, routes = _tile_once(layers, policy, in_flight, max_atoms_per_core, error_routing, caps)
+        vertices, routes = _tile_once(layers, policy, in_flight, max_atoms_per_core, error_routing, caps,
+                                      frozenset(per_tile_layers))
         exact = exact_memory(vertices, routes, in_flight, layers)
         over = {}
         for v in vertices:
@@ -236,6 +242,12 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
             for li, p in over.items():
                 caps[li] = p // 2
             continue
+        stuck = {li + 1 for li, p in over.items() if p == 1 and _receives_deltas(vertices, routes, li)}
+        if stuck - per_tile_layers:  # the copies are what does not fit: those senders send errors
+            per_tile_layers |= stuck
+            caps = dict(atom_caps or {})
+            input_sized = policy != "auto" or 0 in caps or len(layers) < 2
+            continue
         if not input_sized:  # once the first layer's tiles are known, size the input's to them
             input_sized = True
             cores = sum(len(v.tiles) for v in vertices)
@@ -246,6 +258,21 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
                 caps[0] = p
                 continue
         return vertices, routes  # fits, or finalise_memory names the tile that cannot
+
+
+def per_tile_fallbacks(plan: Plan) -> list[int]:
+    """Under "deltas", the layers that could send deltas (sends_deltas) but send per_tile errors
+    because the copies did not fit the tiles below (tile_layers)."""
+    if plan.error_routing != "deltas":
+        return []
+    senders = {plan.vertex(r.src[0]).layer for r in plan.routes if r.pid == "bwd"}
+    split = {v.layer for v in plan.vertices if v.role in ("block", "acc")}  # these never send deltas
+    return sorted(li for li in senders if sends_deltas(plan.layers[li]) and not {li, li - 1} & split)
+
+
+def _receives_deltas(vertices: list[VertexPlan], routes: list[Route], layer: int) -> bool:
+    labels = {v.label for v in vertices if v.layer == layer}
+    return any(r.pid == "dz" and any(d[0] in labels for d in r.dst) for r in routes)
 
 
 # Halving the input's tiles doubles its cores; it is worth that while it cuts the packets the
@@ -287,7 +314,8 @@ def input_atoms_per_tile(first: Layer, first_tiles: list[Tile], atoms_per_tile: 
 
 
 def _tile_once(layers: list[Layer], policy: str, in_flight: int, max_atoms_per_core: int | None,
-               error_routing: str, caps: dict[int, int]) -> tuple[list[VertexPlan], list[Route]]:
+               error_routing: str, caps: dict[int, int],
+               per_tile_layers: frozenset[int] = frozenset()) -> tuple[list[VertexPlan], list[Route]]:
     vertices: list[VertexPlan] = []
     ins: list[VertexPlan] = []  # per layer: the vertex receiving its inputs
     outs: list[VertexPlan] = []  # per layer: the vertex emitting its outputs
@@ -328,12 +356,12 @@ def _tile_once(layers: list[Layer], policy: str, in_flight: int, max_atoms_per_c
             f"{worst.bytes_in('dtcm')} bytes of DTCM, more than {memory.DTCM_BYTES}"
             + ("; policy 'auto' splits Dense layers in two dimensions" if layer.kind == "dense" else "")
         )
-    routes = _routes(layers, ins, outs, error_routing)
+    routes = _routes(layers, ins, outs, error_routing, per_tile_layers)
     return vertices, routes
 
 
 def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
-            error_routing: str) -> list[Route]:
+            error_routing: str, per_tile_layers: frozenset[int] = frozenset()) -> list[Route]:
     routes: list[Route] = []
     for li in range(1, len(layers)):
         layer, src_v, dst_v = layers[li], outs[li - 1], ins[li]
@@ -351,7 +379,7 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
             # every tile of the layer a sender of every such partition all the same, because
             # the toolchain's router routes a partition only through its senders' chips, and a
             # few scattered senders need not be on chips that connect.
-            plain = ins[li] is outs[li] and ins[li - 1] is outs[li - 1]
+            plain = ins[li] is outs[li] and ins[li - 1] is outs[li - 1] and li not in per_tile_layers
             deltas = error_routing == "deltas" and plain and sends_deltas(layer)
             kernel = (error_routing == "deltas" and plain and src_v.role == "conv"
                       and sends_kernel_deltas(layer, dst_v))

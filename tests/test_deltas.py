@@ -20,7 +20,7 @@ from harness.errors import ConfigError
 from spinn_dnn import regions
 from spinn_dnn.emulator import EmulatorError
 from spinn_dnn.harness_engine import SpinnakerEngine
-from spinn_dnn.tiling import sends_deltas, sends_kernel_deltas
+from spinn_dnn.tiling import per_tile_fallbacks, sends_deltas, sends_kernel_deltas
 
 STEPS, BATCH = 50, 32
 SCE = "sparse_categorical_crossentropy"
@@ -211,3 +211,28 @@ def test_a_delta_beyond_the_fixed_point_range_stops_the_run_with_its_reason(tmp_
                               max_atoms_per_core=8, fuse_pooling=True, error_routing="deltas")
     with pytest.raises(EmulatorError, match="code 5: a convolution.s delta times a weight left"):
         sm.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+
+
+def test_a_layer_whose_copies_do_not_fit_sends_per_tile_errors_and_trains_as_keras(tmp_path):
+    # 784-512-512-8: the first hidden layer's tiles cannot hold the second's 512 deltas per sample in
+    # flight and a copy of its columns even at one atom a tile, so the second sends per_tile errors;
+    # the output still sends deltas (before the fallback the mapping stopped with DoesNotFitError)
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((784,))
+    h = keras.layers.Dense(512, activation="relu")(inputs)
+    h = keras.layers.Dense(512, activation="relu")(h)
+    model = keras.Model(inputs, keras.layers.Dense(8, activation="softmax")(h))
+    initial = [w.copy() for w in model.get_weights()]
+    reference = _compiled_pair(model, 0.05)
+    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path,
+                              error_routing="deltas")
+    assert per_tile_fallbacks(sm.plan) == [2]
+    assert {(sm.plan.vertex(r.src[0]).layer, r.pid) for r in sm.plan.routes if r.pid in ("bwd", "dz")} == {
+        (2, "bwd"), (3, "dz")}
+    assert any("dense_1 send per_tile errors" in note for note in sm.mapping.notes)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(0, 1, (8 * BATCH, 784)).astype(np.float32), rng.integers(0, 8, 8 * BATCH)
+    sm.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    reference.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    _assert_close_to_keras(sm, reference, initial)
+    assert _assert_copies_exact(sm) == len(sm.plan.vertex("dense_1").tiles)
