@@ -9,7 +9,9 @@ machine vertices, so the toolchain routes exactly these.  Errors of a Dense
 layer have one partition per receiving tile (plan.Route), so a sending tile's
 error keys are one small block per partition, each routed to one tile only;
 so are a conv or pool tile's, where every tile of the layer holds keys in
-every such partition, those it never sends on included.
+every such partition, those it never sends on included.  A tile whose atoms have
+different readers sends them in forward run partitions ("fwd.<j>", tiling.fwd_runs),
+a block per run, held by every tile of the layer the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from spinn_dnn.tiling import next_pow2
 def _n_keys(route: Route, tile: Tile) -> int:
     if route.n_keys:
         return route.n_keys
-    if route.span is not None:  # errors: the atoms of the receiving tile
+    if route.span is not None:  # errors: the atoms of the receiving tile; forward runs: the run's
         return route.span[1] - route.span[0]
     if route.pid in ("fwd", "partial", "delta", "dz"):
         return tile.n_atoms
@@ -53,9 +55,10 @@ def allocate_keys(plan: Plan) -> None:
         for r in routes:
             tile = vertex.tiles[r.src[1]]
             tile.keys[part] = (base + tile.index * block, MASK32 & ~(block - 1), _n_keys(r, tile))
-        if part.startswith("bwd."):
+        if part.startswith(("bwd.", "fwd.")):
             # every tile of the layer is a sender of each per-receiver error partition
-            # (tiling._routes says why); one that sends nothing there gets a key it never uses
+            # (tiling._routes says why), and of each forward run partition (tiling.fwd_runs);
+            # one that sends nothing there gets a key it never uses
             for tile in vertex.tiles:
                 tile.keys.setdefault(part, (base + tile.index * block, MASK32 & ~(block - 1), 1))
         base += size

@@ -215,6 +215,8 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
     prototype did (kept to reproduce its dropped packets).  `atom_caps` (layer index: atoms)
     bounds a layer's atoms per tile (spinn_dnn.fusion.fused_caps).
 
+    A layer whose tiles do not fit with the key entries of forward runs (fwd_runs) takes its
+    inputs in one partition per source tile instead, before its tiles are made smaller.
     Under "deltas", a layer whose tiles do not fit even at one atom each because of the copies
     and delta buffers the next layer's deltas cost them falls back: the next layer sends it
     per_tile errors instead (per_tile_fallbacks lists those senders), and the tiling is redone.
@@ -228,9 +230,10 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
     caps: dict[int, int] = dict(atom_caps or {})
     input_sized = policy != "auto" or 0 in caps or len(layers) < 2
     per_tile_layers: set[int] = set()
+    whole_fwd: set[int] = set()  # layers that take their inputs in one partition per source tile
     while True:
         vertices, routes = _tile_once(layers, policy, in_flight, max_atoms_per_core, error_routing, caps,
-                                      frozenset(per_tile_layers))
+                                      frozenset(per_tile_layers), frozenset(whole_fwd))
         exact = exact_memory(vertices, routes, in_flight, layers)
         over = {}
         for v in vertices:
@@ -238,6 +241,15 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
                     sum(m.bytes for m in exact[(v.label, t.index)] if m.where == "dtcm") > memory.DTCM_BYTES
                     for t in v.tiles):
                 over[v.layer] = v.atoms_per_tile
+        # a layer that would fit without its forward runs' key entries takes whole partitions
+        runs_cost = _forward_run_entries(vertices, routes)
+        split_in = {li for li in over if all(
+            sum(m.bytes for m in exact[(v.label, t.index)] if m.where == "dtcm")
+            - memory.KEY_ENTRY_BYTES * runs_cost.get((v.label, t.index), 0) <= memory.DTCM_BYTES
+            for v in vertices if v.layer == li for t in v.tiles)}
+        if split_in - whole_fwd:  # the forward runs' key entries are what does not fit: drop them first
+            whole_fwd |= split_in
+            continue
         if over and all(p > 1 for p in over.values()):
             for li, p in over.items():
                 caps[li] = p // 2
@@ -268,6 +280,19 @@ def per_tile_fallbacks(plan: Plan) -> list[int]:
     senders = {plan.vertex(r.src[0]).layer for r in plan.routes if r.pid == "bwd"}
     split = {v.layer for v in plan.vertices if v.role in ("block", "acc")}  # these never send deltas
     return sorted(li for li in senders if sends_deltas(plan.layers[li]) and not {li, li - 1} & split)
+
+
+def _forward_run_entries(vertices: list[VertexPlan], routes: list[Route]) -> dict[tuple[str, int], int]:
+    """Per tile, the key entries its forward runs (fwd_runs) add: one per run it hears, less one
+    per source tile, which whole partitions would have needed anyway."""
+    runs: dict[tuple[str, int], int] = {}
+    sources: dict[tuple[str, int], set] = {}
+    for r in routes:
+        if r.partition.startswith("fwd."):
+            for d in r.dst:
+                runs[d] = runs.get(d, 0) + 1
+                sources.setdefault(d, set()).add(r.src)
+    return {d: n - len(sources[d]) for d, n in runs.items() if n > len(sources[d])}
 
 
 def _receives_deltas(vertices: list[VertexPlan], routes: list[Route], layer: int) -> bool:
@@ -315,7 +340,8 @@ def input_atoms_per_tile(first: Layer, first_tiles: list[Tile], atoms_per_tile: 
 
 def _tile_once(layers: list[Layer], policy: str, in_flight: int, max_atoms_per_core: int | None,
                error_routing: str, caps: dict[int, int],
-               per_tile_layers: frozenset[int] = frozenset()) -> tuple[list[VertexPlan], list[Route]]:
+               per_tile_layers: frozenset[int] = frozenset(),
+               whole_fwd: frozenset[int] = frozenset()) -> tuple[list[VertexPlan], list[Route]]:
     vertices: list[VertexPlan] = []
     ins: list[VertexPlan] = []  # per layer: the vertex receiving its inputs
     outs: list[VertexPlan] = []  # per layer: the vertex emitting its outputs
@@ -356,17 +382,24 @@ def _tile_once(layers: list[Layer], policy: str, in_flight: int, max_atoms_per_c
             f"{worst.bytes_in('dtcm')} bytes of DTCM, more than {memory.DTCM_BYTES}"
             + ("; policy 'auto' splits Dense layers in two dimensions" if layer.kind == "dense" else "")
         )
-    routes = _routes(layers, ins, outs, error_routing, per_tile_layers)
+    routes = _routes(layers, ins, outs, error_routing, per_tile_layers, whole_fwd)
     return vertices, routes
 
 
 def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
-            error_routing: str, per_tile_layers: frozenset[int] = frozenset()) -> list[Route]:
+            error_routing: str, per_tile_layers: frozenset[int] = frozenset(),
+            whole_fwd: frozenset[int] = frozenset()) -> list[Route]:
     routes: list[Route] = []
     for li in range(1, len(layers)):
         layer, src_v, dst_v = layers[li], outs[li - 1], ins[li]
         masks = {t.index: _tile_mask(layer, t) for t in dst_v.tiles}
+        runs = None if li in whole_fwd else fwd_runs(src_v.tiles, dst_v.tiles, masks)
         for s in src_v.tiles:
+            if runs is not None:  # a partition per run of atoms with the same readers
+                for j, (lo, hi, readers) in enumerate(runs[s.index]):
+                    routes.append(Route("fwd", (src_v.label, s.index), [(dst_v.label, i) for i in readers],
+                                        hi - lo, partition=f"fwd.{j}", span=(lo, hi)))
+                continue
             dst = [(dst_v.label, t.index) for t in dst_v.tiles if masks[t.index][s.lo:s.hi].any()]
             if dst:
                 routes.append(Route("fwd", (src_v.label, s.index), dst, s.n_atoms))
@@ -429,6 +462,55 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
         for t in last.tiles:
             routes.append(Route("softmax", (last.label, t.index), everyone, 1))
     return routes
+
+
+# A source tile's activations go, by default, in one partition to every tile that reads any of
+# them.  Where the readers of its atoms differ (local receptive fields), it sends them in one
+# partition per run of atoms with the same readers instead, when that cuts the layer's deliveries
+# by at least this fraction; at most FWD_MAX_RUNS partitions per tile (adjacent runs merged).
+FWD_SPLIT_MIN_SAVING = 0.1
+FWD_MAX_RUNS = 32
+
+
+def fwd_runs(sources: list[Tile], readers: list[Tile],
+             masks: dict[int, np.ndarray]) -> dict[int, list[tuple[int, int, list[int]]]] | None:
+    """Per source tile, its forward partitions: runs [lo, hi) of atoms with the reading tiles of
+    each (atoms no tile reads are not sent); None where one partition per source tile is as good.
+
+    One partition per source tile delivered each of LeNet-5's input pixels to 24 C1 tiles where
+    5.5 read it (18,960 deliveries per sample where 4,320 are needed), and C1's outputs to 12 C3
+    tiles where 9 do (14,384 for 10,800): every tile that reads any of a source's atoms got them
+    all.  A partition is routed as one key block, so a finer choice of receivers needs more.
+    """
+    if not sources or not readers:
+        return None
+    reads = np.stack([masks[t.index] for t in readers])  # readers x the layer's inputs
+    if reads.all():
+        return None  # every reader reads everything (a Dense layer)
+    out: dict[int, list[tuple[int, int, list[int]]]] = {}
+    whole = split = 0
+    for s in sources:
+        block = reads[:, s.lo:s.hi]
+        whole += s.n_atoms * int(block.any(axis=1).sum())
+        runs: list[tuple[int, int, frozenset[int]]] = []
+        for a in range(s.n_atoms):
+            who = frozenset(np.flatnonzero(block[:, a]).tolist())
+            if runs and runs[-1][2] == who and runs[-1][1] == s.lo + a:
+                runs[-1] = (runs[-1][0], s.lo + a + 1, who)
+            elif who:
+                runs.append((s.lo + a, s.lo + a + 1, who))
+        while len(runs) > FWD_MAX_RUNS:  # merge the neighbours whose union adds the fewest deliveries
+            i = min(range(len(runs) - 1), key=lambda i, runs=runs: _merge_cost(runs[i], runs[i + 1]))
+            runs[i:i + 2] = [(runs[i][0], runs[i + 1][1], runs[i][2] | runs[i + 1][2])]
+        split += sum((hi - lo) * len(who) for lo, hi, who in runs)
+        out[s.index] = [(lo, hi, sorted(readers[i].index for i in who)) for lo, hi, who in runs]
+    return out if split <= (1 - FWD_SPLIT_MIN_SAVING) * whole else None
+
+
+def _merge_cost(a: tuple[int, int, frozenset[int]], b: tuple[int, int, frozenset[int]]) -> int:
+    """Deliveries per sample that merging two adjacent forward runs adds."""
+    (a0, a1, wa), (b0, b1, wb) = a, b
+    return (b1 - a0) * len(wa | wb) - (a1 - a0) * len(wa) - (b1 - b0) * len(wb)
 
 
 def filter_groups(vertex: VertexPlan) -> list[list[Tile]]:

@@ -103,9 +103,10 @@ def test_core_images_carry_keys_and_parameters(mapped):
             assert p["magic"] == regions.MAGIC and p["atom_lo"] == t.lo and p["atom_hi"] == t.hi
             out, inc = regions.decode_keys(sm.region(v.label, t.index, "KEYS"))
             kind = {r.partition: r.pid for r in sm.plan.routes if r.src == (v.label, t.index)}
-            # keys it holds but never sends on: error partitions of tiles its windows miss
+            # keys it holds but never sends on: error partitions of tiles its windows miss, and
+            # forward run partitions beyond its own runs (tiling.fwd_runs)
             unused = set(t.keys) - set(kind)
-            assert all(pid.startswith("bwd.") for pid in unused)
+            assert all(pid.startswith(("bwd.", "fwd.")) for pid in unused)
             n_unused += len(unused)
             tool = {pid: sm.toolchain.keys[(v.label, t.index, pid)] for pid in kind}
             assert {(PARTITIONS[e["partition"]], e["key"], e["mask"]) for e in out} == {
@@ -182,9 +183,36 @@ def test_input_is_split_only_where_the_first_layer_reads_part_of_it(mapped, name
         got = np.zeros(layer.n_inputs, dtype=bool)
         for r in routes:
             if (first.label, t.index) in r.dst:
-                src = plan.tile(r.src)
-                got[src.lo:src.hi] = True
+                lo, hi = r.span or (plan.tile(r.src).lo, plan.tile(r.src).hi)
+                got[lo:hi] = True
         assert got[need].all()
+
+
+@pytest.mark.parametrize("name", ["mnist_lenet1", "mnist_lenet5"])
+def test_forward_runs_deliver_what_each_tile_reads_and_little_else(mapped, name):
+    # a source whose atoms have different readers sends them in one partition per run of atoms
+    # with the same readers (tiling.fwd_runs): every atom a tile's receptive fields read reaches
+    # it, and far fewer others than when each source tile went whole to every tile reading any
+    _, sm = mapped[name]
+    plan = sm.plan
+    split = [r for r in plan.routes if r.partition.startswith("fwd.")]
+    assert split, "no forward runs: the test would prove nothing"
+    for src_v, dst_v in zip(plan.vertices, plan.vertices[1:], strict=False):
+        routes = [r for r in plan.routes if r.pid == "fwd" and r.src[0] == src_v.label]
+        if not any(r.span for r in routes):
+            continue
+        layer = plan.layers[dst_v.layer]
+        masks = {t.index: receptive_mask(layer, t.lo, t.hi) for t in dst_v.tiles}
+        needed = sum(int(m.sum()) for m in masks.values())
+        whole = sum(s.n_atoms * sum(bool(m[s.lo:s.hi].any()) for m in masks.values()) for s in src_v.tiles)
+        delivered = sum(r.packets_per_sample * len(r.dst) for r in routes)
+        assert needed <= delivered <= needed + (whole - needed) / 2, (src_v.label, needed, delivered, whole)
+        for t in dst_v.tiles:
+            got = np.zeros(layer.n_inputs, dtype=bool)
+            for r in routes:
+                if (dst_v.label, t.index) in r.dst:
+                    got[r.span[0]:r.span[1]] = True
+            assert got[masks[t.index]].all(), f"{t.label} misses inputs it reads"
 
 
 def test_input_split_never_needs_another_board():

@@ -24,7 +24,8 @@
 
 typedef struct {
     tile_regions_t r;
-    const key_entry_t *fwd;
+    const key_entry_t *fwd;    // the first of n_fwd forward entries (tiling.fwd_runs)
+    uint n_fwd;
     const key_entry_t *label;  // NULL but on tile 0
     volatile optimizer_t *opt;
     uint n_atoms, n_samples, next;
@@ -46,7 +47,8 @@ static void send_sample(uint sample, uint unused) {
         spin1_send_mc_packet(S->label->key, labels[sample], WITH_PAYLOAD);
     }
     if (S->fwd) {  // a tile whose atoms no receptive field reads has no fwd keys: it only keeps pace
-        tile_send_paced(S->fwd, S->x, S->n_atoms, S->r.params->tile_index, S->r.params->n_tiles);
+        tile_send_fwd(S->fwd, S->n_fwd, S->x, S->r.params->atom_lo, S->r.params->tile_index,
+                      S->r.params->n_tiles);
     }
     if (S->opt->batch_size && tile_ends_batch(S->opt->epoch_samples, S->opt->batch_size, S->sent)) {
         S->gap_left = work[2];
@@ -104,11 +106,19 @@ static void input_main(void) {
     data_specification_metadata_t *ds = data_specification_get_data_address();
     S->opt = data_specification_get_region(REGION_OPTIMIZER, ds);
     S->fwd = tile_out_entry(&S->r, PART_FWD);
+    S->n_fwd = tile_out_count(&S->r, S->fwd);
     S->label = tile_out_entry(&S->r, PART_LABEL);
     S->n_atoms = S->r.params->atom_hi - S->r.params->atom_lo;
     S->n_samples = work[0];
     S->x = spin1_malloc(S->n_atoms * sizeof(float));
-    if (!S->x || (S->fwd && S->fwd->count != S->n_atoms)) {
+    uint lo = S->r.params->atom_lo;
+    for (uint j = 0; j < S->n_fwd; j++) {  // each entry's atoms must be the tile's
+        if (S->fwd[j].offset < lo || S->fwd[j].offset + S->fwd[j].count > lo + S->n_atoms) {
+            spin1_exit(1);
+            return;
+        }
+    }
+    if (!S->x) {
         spin1_exit(2);
         return;
     }

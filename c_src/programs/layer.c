@@ -125,7 +125,8 @@
 
 typedef struct {
     tile_regions_t r;
-    const key_entry_t *fwd;  // NULL on the loss layer
+    const key_entry_t *fwd;  // the first of n_fwd forward entries (tiling.fwd_runs); NULL on the loss layer
+    uint n_fwd;
     const key_entry_t *bwd;  // the first error entry; NULL on the first layer (nothing to send errors to)
     uint n_bwd_out;          // error entries: one per receiving tile (dense), one for the layer (conv, pool)
     volatile optimizer_t *opt;  // in SDRAM: the host sets the learning rate between epochs
@@ -309,7 +310,7 @@ static void forward(uint slot, uint sample) {
         }
         write_result(slot, sample);
     } else if (S->fwd) {
-        tile_send_paced(S->fwd, y, S->n_out, p->tile_index, p->n_tiles);
+        tile_send_fwd(S->fwd, S->n_fwd, y, S->atom_lo, p->tile_index, p->n_tiles);
     }
     if (!S->training) {
         S->bwd_done++;  // the slot is free again
@@ -979,6 +980,7 @@ static void layer_main(void) {
     S->atom_lo = p->atom_lo;
     S->atom_hi = p->atom_hi;
     S->fwd = tile_out_entry(&S->r, PART_FWD);
+    S->n_fwd = tile_out_count(&S->r, S->fwd);
     S->bwd = tile_out_entry(&S->r, PART_BWD);
     S->n_bwd_out = tile_out_count(&S->r, S->bwd);
     S->gring = tile_out_entry(&S->r, PART_GRING);

@@ -97,15 +97,21 @@ static inline uint tile_ends_batch(uint n, uint b, uint sample) {
     return (i + 1) % b == 0 || (n && i + 1 == n);
 }
 
-// Sends values[0..n) on keys entry->key + i, paced (see SEND_GAP_US): for a
-// partition that every tile of the layer sends to every receiver.
-static inline void tile_send_paced(const key_entry_t *entry, const float *values, uint n, uint tile_index,
-                                   uint n_tiles) {
+// Sends a tile's activations (values[atom - first_atom]) on its n_entries forward entries:
+// one partition, or one per run of atoms with the same readers (spinn_dnn.tiling.fwd_runs).
+// Paced (see SEND_GAP_US) as for a partition that every tile of the layer sends to every
+// receiver: tile i starts i gaps in, and leaves n_tiles gaps between its packets.
+static inline void tile_send_fwd(const key_entry_t *entries, uint n_entries, const float *values,
+                                 uint first_atom, uint tile_index, uint n_tiles) {
     spin1_delay_us(SEND_GAP_US * tile_index);
-    for (uint i = 0; i < n; i++) {
-        spin1_send_mc_packet(entry->key + i, float_bits(values[i]), WITH_PAYLOAD);
-        if (i + 1 < n) {
-            spin1_delay_us(SEND_GAP_US * n_tiles);
+    uint sent = 0;
+    for (uint j = 0; j < n_entries; j++) {
+        const key_entry_t *e = &entries[j];
+        for (uint i = 0; i < e->count; i++) {
+            if (sent++) {
+                spin1_delay_us(SEND_GAP_US * n_tiles);
+            }
+            spin1_send_mc_packet(e->key + i, float_bits(values[e->offset - first_atom + i]), WITH_PAYLOAD);
         }
     }
 }
@@ -117,7 +123,7 @@ static inline void tile_send_paced(const key_entry_t *entry, const float *values
 // entry i * n_entries / n_tiles and goes round, one packet every k * SEND_GAP_US,
 // offset by (i % k) * SEND_GAP_US: the tiles sharing a start interleave, so a
 // receiver gets about one packet per SEND_GAP_US whatever the two counts (one
-// entry, k = n_tiles: tile_send_paced's pacing).  `unpaced` sends back to back,
+// entry, k = n_tiles: tile_send_fwd's pacing).  `unpaced` sends back to back,
 // as the thesis prototype did: kept to reproduce its drops.
 // k is also at least ceil(n_tiles / ERROR_LINK_SHARE): at most ERROR_LINK_SHARE tiles of a
 // layer send at once, whatever their receivers, because their packets may share a

@@ -116,7 +116,8 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
     bwd_out: dict[tuple[str, int], int] = {}  # error entries (receivers) per sending tile
     bwd_sent: dict[tuple[str, int], int] = {}  # error packets per sample per sending tile
     bwd_entries: dict[tuple[str, int], int] = {}  # error sources per receiving tile (summed per atom)
-    fwd_in: dict[tuple[str, int], int] = {}  # packets per sample in: every atom of each source heard
+    fwd_in: dict[tuple[str, int], int] = {}  # packets per sample in: the atoms of each source heard
+    fwd_sent: dict[tuple[str, int], int] = {}  # activations per sample out (all atoms, or the runs read)
     entries: dict[tuple[str, int], int] = {}  # incoming key entries, searched per packet (entry_of)
     dz_sent: dict[tuple[str, int], int] = {}  # deltas per sample per sending tile
     dz_in: dict[tuple[str, int], int] = {}  # deltas per sample per receiving tile
@@ -133,6 +134,8 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
                     kernel_copy[d] = (r.src[0], sender.conv_out_shape[2] * (sender.fan_in + 1))
                     kernel_hits[d] = kernel_hits.get(d, 0.0) + delta_window_hits(
                         sender, plan.tile(r.src), plan.tile(d)) * r.packets_per_sample
+        if r.pid == "fwd":
+            fwd_sent[r.src] = fwd_sent.get(r.src, 0) + r.packets_per_sample
         for d in r.dst:
             entries[d] = entries.get(d, 0) + 1
             if r.pid in ("fwd", "label"):
@@ -164,13 +167,16 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
             act = {"relu": mod.COST_FADD, "sigmoid": mod.COST_FEXP + mod.COST_FDIV, "tanh": 2 * mod.COST_FEXP,
                    "softmax": mod.COST_FEXP + 3 * mod.COST_FADD + mod.COST_FDIV}.get(layer.activation, 0)
             act = act * outputs if v.role != "input" else 0
-            taken = 0 if v.role == "input" else max(span, fwd_in.get(key, 0))
+            taken = 0 if v.role == "input" else fwd_in.get(key, span)  # forward runs: only what it reads
             cycles = rows * fan_in * mod.COST_FMAC + rows * act + taken * per_packet
-            cycles += rows * mod.SEND_CYCLES + 2 * mod.TASK_DISPATCH_CYCLES  # its sends; forward and pump
+            # (a tile that sends nothing forward, the loss layer's, is charged as if it sent its atoms:
+            # a margin the tick has always had)
+            sent = fwd_sent.get(key, rows)
+            cycles += sent * mod.SEND_CYCLES + 2 * mod.TASK_DISPATCH_CYCLES  # its sends; forward and pump
             kernel = layer.kernel[0] * layer.kernel[1] if v.role == "conv" else 0
             if kernel:  # the windows' bookkeeping and the bias adds and pooling compares (conv_ops.h)
                 cycles += rows * outputs * (2 * mod.COST_FADD + (16 + 4 * kernel) * mod.COST_WORD)
-            send = SEND_GAP_US * len(v.tiles) * rows
+            send = SEND_GAP_US * len(v.tiles) * sent
             if training and v.role != "input":
                 sends_back = v.layer >= 2 and key not in dz_sent  # W^T dz: errors, not deltas
                 cycles += rows * (back_fan_in + 1) * mod.COST_FMAC * (2 if sends_back else 1)
