@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from spinn_dnn import keywalk, regions, report
+from spinn_dnn import keywalk, regions, report, route_pruning
 from spinn_dnn.errors import DoesNotFitError, MappingError
 from spinn_dnn.fusion import fuse_pooling as fold_pooling
 from spinn_dnn.fusion import fused_caps
@@ -214,11 +214,13 @@ def from_keras(model: Any, machine: Machine | None = None, policy: str = "auto",
             f"{needed} boards of {CORES_PER_BOARD} application cores; the machine has {boards}")
     run_dir = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix="spinn_dnn_map_"))
     result = run_toolchain(plan, machine, run_dir, needed, timeout_s)
+    result, pruned = route_pruning.prune(plan, result)  # links whose copies reach no core
     summary = keywalk.WalkSummary(0, 0, 0, 0)
     if verify:
         check_images(plan, result)
-        summary = keywalk.walk(plan, result)
-    mapping = report.build(plan, result, summary, repr(machine), time.perf_counter() - t0, str(run_dir))
+        summary = keywalk.walk(plan, result)  # on the pruned tables: every key still lands as planned
+    mapping = report.build(plan, result, summary, repr(machine), time.perf_counter() - t0, str(run_dir),
+                           pruned)
     return SpiNNakerModel(plan, result, mapping, model, needed)
 
 

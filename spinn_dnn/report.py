@@ -9,6 +9,7 @@ from typing import Any
 from spinn_dnn import memory
 from spinn_dnn.keywalk import WalkSummary
 from spinn_dnn.plan import PARTITIONS, Plan
+from spinn_dnn.route_pruning import PruneSummary
 from spinn_dnn.tiling import per_tile_fallbacks
 from spinn_dnn.toolchain_process import ToolchainResult
 
@@ -101,7 +102,7 @@ class Mapping:
 
 
 def build(plan: Plan, result: ToolchainResult, walk: WalkSummary, machine: str, seconds: float,
-          run_dir: str) -> Mapping:
+          run_dir: str, pruned: PruneSummary | None = None) -> Mapping:
     layers = []
     for layer in plan.layers:
         vs = [v for v in plan.vertices if v.layer == layer.index]
@@ -140,8 +141,15 @@ def build(plan: Plan, result: ToolchainResult, walk: WalkSummary, machine: str, 
                "code size, until the C programs (c_src/) exist to measure them",
                "SDRAM per chip is what the toolchain's placer counted: each core's loaded image "
                "(parameters, keys, weights) plus its working buffers (momentum, gradients, kept "
-               "activations)"] + _fallback_notes(plan),
+               "activations)"] + _fallback_notes(plan) + _pruning_notes(pruned),
     )
+
+
+def _pruning_notes(pruned: PruneSummary | None) -> list[str]:
+    if pruned is None or not pruned.links_removed:
+        return []
+    return [f"routing: {pruned.links_removed} of the toolchain's {pruned.links_before} entry links carried "
+            "copies to no core that takes them and were removed (spinn_dnn.route_pruning)"]
 
 
 def _fallback_notes(plan: Plan) -> list[str]:

@@ -53,12 +53,12 @@ def sends_kernel_deltas(layer: Layer, vertex: VertexPlan) -> bool:
     sums (partition "csum", the same packets as gsum) and step their copy as the layer's tiles
     step theirs, bit for bit (c_src/programs/layer.c, Deltas).  Elsewhere: per_tile errors.
 
-    Only a convolution with its pooling folded on (spinn_dnn.fusion), and (tiling._routes) only to
-    a convolution's tiles: a plain convolution sending deltas to a pooling layer's tiles made the
-    layer below drop a gradient-ring packet at a router (tests/test_deltas.py's convnet, not fused;
-    why is not understood yet), so those keep per_tile errors.
+    The tiles below may be a convolution's (the sender fused with its pooling) or a pooling
+    layer's.  Sending to pooling tiles once made the layer below drop its own ring's packets at
+    a router: the toolchain also sent every ring hop out on links to chips that route it nowhere,
+    and those copies filled the links (route_pruning removes them now).
     """
-    if layer.kind != "conv" or not layer.fused or sends_deltas(layer):
+    if layer.kind != "conv" or sends_deltas(layer):
         return False
     rings = gradient_rings(vertex)
     return (len(rings) == 1 and len(rings[0]) == len(vertex.tiles)
@@ -414,7 +414,7 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
             # few scattered senders need not be on chips that connect.
             plain = ins[li] is outs[li] and ins[li - 1] is outs[li - 1] and li not in per_tile_layers
             deltas = error_routing == "deltas" and plain and sends_deltas(layer)
-            kernel = (error_routing == "deltas" and plain and src_v.role == "conv"
+            kernel = (error_routing == "deltas" and plain
                       and sends_kernel_deltas(layer, dst_v))
             for t in dst_v.tiles:
                 hit = _sources_hit(masks[t.index], src_v.tiles)

@@ -148,25 +148,26 @@ def test_the_error_routing_option_names_what_is_allowed():
         SpinnakerEngine.validate_options({"error_routing": "thesis"})
 
 
-def _convnet(seed: int, pool: str) -> keras.Model:
+def _convnet(seed: int, pool: str, first_pool: str = "average") -> keras.Model:
     keras.utils.set_random_seed(seed)
     pooling = keras.layers.MaxPooling2D if pool == "max" else keras.layers.AveragePooling2D
     inputs = keras.Input((12, 12, 2))
     h = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
-    h = keras.layers.AveragePooling2D(2)(h)
+    h = (keras.layers.MaxPooling2D if first_pool == "max" else keras.layers.AveragePooling2D)(2)(h)
     h = keras.layers.Conv2D(6, 3, strides=1, padding="same", activation="tanh")(h)
     h = pooling(2)(h)
     h = keras.layers.Flatten()(h)
     return keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(h))
 
 
-@pytest.mark.parametrize("pool", ["max", "average"])
-def test_a_convolution_sending_deltas_matches_keras(tmp_path, pool):
-    fuse = True
+@pytest.mark.parametrize(("pool", "fuse", "first_pool"), [
+    ("max", True, "average"), ("average", True, "average"),
+    ("max", False, "average"), ("average", False, "average"), ("average", False, "max")])
+def test_a_convolution_sending_deltas_matches_keras(tmp_path, pool, fuse, first_pool):
     # the second convolution's kernel is shared by its tiles' positions: the tiles below (the first
     # convolution's, fused, or the pooling layer's) hold all of it, add each delta into the errors of
     # the atoms its window reads, and step their copy with the ring's final sums
-    model = _convnet(7, pool)
+    model = _convnet(7, pool, first_pool)
     initial = [w.copy() for w in model.get_weights()]
     reference = _compiled_pair(model, 0.05)
     rng = np.random.default_rng(1)
@@ -185,16 +186,6 @@ def test_a_convolution_sending_deltas_matches_keras(tmp_path, pool):
     np.testing.assert_allclose(sm.predict(probe), reference.predict(probe, verbose=0), rtol=0, atol=1e-5)
     assert _assert_copies_exact(sm) >= len(below.tiles)
     assert sm.last_run.packets_dropped == 0
-
-
-def test_a_plain_convolution_keeps_per_tile_errors(tmp_path):
-    # not fused, its deltas would go to a pooling layer's tiles: that dropped a ring packet below
-    # (tiling.sends_kernel_deltas), so the plan keeps per_tile errors there
-    from spinn_dnn.model import plan_model
-
-    plan = plan_model(_convnet(7, "max"), max_atoms_per_core=8, error_routing="deltas")
-    assert not any(r.pid == "dz" and r.n_keys for r in plan.routes)
-    assert any(r.pid == "bwd" and r.src[0] == plan.vertices[3].label for r in plan.routes)
 
 
 def test_a_delta_beyond_the_fixed_point_range_stops_the_run_with_its_reason(tmp_path):

@@ -8,6 +8,7 @@ core images against the toolchain's data-specification database.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,7 +19,7 @@ keras = pytest.importorskip("keras")
 pytest.importorskip("spinnaker_graph_front_end")
 
 import spinn_dnn  # noqa: E402
-from spinn_dnn import keywalk, regions  # noqa: E402
+from spinn_dnn import keywalk, regions, route_pruning  # noqa: E402
 from spinn_dnn.errors import DoesNotFitError, KeyWalkError, MachineUnavailableError  # noqa: E402
 from spinn_dnn.plan import PARTITIONS  # noqa: E402
 from spinn_dnn.tiling import receptive_mask  # noqa: E402
@@ -320,3 +321,37 @@ def test_real_machine_that_does_not_answer_fails_clearly(tmp_path):
     with pytest.raises(MachineUnavailableError, match="spalloc|127.0.0.1"):
         spinn_dnn.from_keras(_tiny(), machine=spinn_dnn.SpallocMachine("http://127.0.0.1:1/", boards=1),
                              run_dir=tmp_path / "s", timeout_s=120)
+
+
+def test_route_pruning_removes_links_that_reach_no_core(mapped):
+    # the toolchain sent each middle tile's gradient-ring sums, which go to the next tile on the
+    # same chip, out on links to neighbours that route them nowhere (spinn_dnn.route_pruning);
+    # the mapping's tables have none left, and a dead link put back is found and removed
+    _, sm = mapped["mnist_lenet5"]
+    result = sm.toolchain
+    assert any("entry links carried copies to no core" in note for note in sm.mapping.notes)
+    tables = result.tables
+    local_rings = 0
+    for r in sm.plan.routes:
+        src = result.placements[r.src][:2]
+        if r.pid != "gring" or {result.placements[d][:2] for d in r.dst} != {src}:
+            continue
+        key = sm.plan.tile(r.src).keys[r.partition][0]
+        entry = next(e for e in tables[src] if key & e[1] == e[0])
+        assert entry[3] == (), f"{r.src} {r.partition}: a ring hop on one chip still leaves it on {entry[3]}"
+        local_rings += 1
+    assert local_rings > 50
+    # put a dead link back: out of the source chip to a neighbour whose entry routes the keys nowhere
+    r = next(r for r in sm.plan.routes if r.pid == "gring")
+    src = result.placements[r.src][:2]
+    key, mask, _ = sm.plan.tile(r.src).keys[r.partition]
+    link, neighbour = next(iter(result.links[src].items()))
+    dead = {chip: list(entries) for chip, entries in tables.items()}
+    i = next(i for i, e in enumerate(dead[src]) if key & e[1] == e[0])
+    k, m, cores, links, default = dead[src][i]
+    dead[src][i] = (k, m, cores, tuple(sorted(set(links) | {link})), default)
+    dead[neighbour] = [(key, mask, (), (), False)] + dead.get(neighbour, [])
+    pruned, summary = route_pruning.prune(sm.plan, dataclasses.replace(result, tables=dead, compressed=None))
+    assert summary.links_removed == 1
+    assert pruned.tables[src][i][3] == links
+    keywalk.walk(sm.plan, pruned)

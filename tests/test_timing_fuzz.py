@@ -44,13 +44,14 @@ def _check_same_under_fuzz(model, x, y, tmp_path, **mapping) -> None:  # noqa: A
     assert len(clocks) == len(SEEDS) + 1, "the fuzz did not change the run's timing"
 
 
-@pytest.mark.parametrize("routing", ["per_tile", "deltas"])
-def test_a_fused_convnet_trains_the_same_under_any_timing(tmp_path, routing):
-    # deltas: the second convolution sends kernel deltas, which the first's tiles sum as they come
+@pytest.mark.parametrize(("routing", "fuse"), [("per_tile", True), ("deltas", True), ("deltas", False)])
+def test_a_convnet_trains_the_same_under_any_timing(tmp_path, routing, fuse):
+    # deltas: the second convolution sends kernel deltas, which the tiles below (the first
+    # convolution's, fused, or the pooling layer's) sum as they come
     rng = np.random.default_rng(1)
     x = rng.normal(0, 1, (STEPS * BATCH, 12, 12, 2)).astype(np.float32)
     y = rng.integers(0, 5, STEPS * BATCH)
-    _check_same_under_fuzz(_convnet(7, "average"), x, y, tmp_path, max_atoms_per_core=8, fuse_pooling=True,
+    _check_same_under_fuzz(_convnet(7, "average"), x, y, tmp_path, max_atoms_per_core=8, fuse_pooling=fuse,
                            error_routing=routing)
 
 
