@@ -141,6 +141,29 @@ def test_lenet5_fused_with_deltas_matches_keras(tmp_path):
     assert sm.last_run.packets_dropped == 0
 
 
+def test_lenet5_plain_with_deltas_matches_keras(tmp_path):
+    # not fused: C3 sends kernel deltas to S2's pooling tiles, C5, F6 and the output dense deltas;
+    # the pooling layers, which have no weights, send per_tile errors
+    keras.utils.set_random_seed(5)
+    w = workloads.get("mnist_lenet5")
+    model = w.build_model()
+    initial = [a.copy() for a in model.get_weights()]
+    reference = _compiled_pair(model, 0.01)
+    data = w.load_data(None)
+    x, y = data.x_train[:STEPS * BATCH], data.y_train[:STEPS * BATCH]
+    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path,
+                              error_routing="deltas")
+    assert {r.src[0] for r in sm.plan.routes if r.pid == "dz" and r.n_keys} == {"C3"}
+    assert {r.src[0] for r in sm.plan.routes if r.pid == "bwd"} == {"S2", "S4"}
+    sm.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    reference.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    _assert_close_to_keras(sm, reference, initial)
+    probe = x[:64]
+    np.testing.assert_allclose(sm.predict(probe), reference.predict(probe, verbose=0), rtol=0, atol=1e-5)
+    assert _assert_copies_exact(sm) >= len(sm.plan.vertex("S2").tiles)
+    assert sm.last_run.packets_dropped == 0
+
+
 def test_the_error_routing_option_names_what_is_allowed():
     assert SpinnakerEngine.validate_options({})["error_routing"] == "per_tile"
     assert SpinnakerEngine.validate_options({"error_routing": "deltas"})["error_routing"] == "deltas"
