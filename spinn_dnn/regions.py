@@ -178,7 +178,7 @@ def params(plan: Plan, vertex: VertexPlan, tile: Tile, work_bytes: int) -> np.nd
         "samples_per_load": memory.SAMPLES_PER_LOAD if tile.role == "input" or is_output else 0,
         "work_bytes": work_bytes,
         "unpaced_errors": int(plan.error_routing == "thesis"),
-        "ring_gap_us": ring_gap_us(len(vertex.tiles), layer.fused),
+        "ring_gap_us": ring_gap_us(),
     }
     if tile.ring is not None:
         values.update(zip(("ring_first", "ring_filter_lo", "ring_filters", "ring_start_us", "ring_gap_us"),

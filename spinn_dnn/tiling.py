@@ -449,7 +449,7 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
         if layer.kind == "conv":
             receivers = sorted({d for r in routes if r.pid == "dz" and r.n_keys and r.src[0] == ins[li].label
                                 for d in r.dst})
-            ring = gradient_ring(layer, ins[li], len(receivers))
+            ring = gradient_ring(layer, ins[li])
             for r in list(ring):
                 if r.pid == "gsum" and receivers:  # the final sums to the kernel's copies too
                     ring.append(Route("csum", r.src, receivers, r.packets_per_sample, partition="grad",
@@ -558,26 +558,24 @@ def gradient_rings(vertex: VertexPlan) -> list[list[Tile]]:
     return [sorted((t for g in groups for t in g), key=lambda t: t.index)] if groups else []
 
 
-def ring_gap_us(n_tiles: int, fused: bool = False) -> int:
-    """Microseconds between a gradient ring's values (params.ring_gap_us, layer.c).
+RING_GAP_US = 4  # between a gradient ring's values (params.ring_gap_us, layer.c)
 
-    The toolchain routes a partition whose sources are also its targets to
-    every chip of the layer, so each ring value crosses every link among them:
-    with n tiles passing values on at once a link carries n per gap, and a link
-    takes about 3 payload packets a microsecond (cost_model.h, ASSUMED).  A gap
-    of n/2 us keeps that under two; at least 4 us, so that a tile's packet
-    handler keeps up with a ring value and a final sum per gap.  A fused layer
-    (spinn_dnn.fusion) gets twice that: its chips also carry the next layer's
-    errors, which went to the pooling layer's chips before, while the ring
-    runs, and at n/2 us LeNet-5's fused C1 dropped its first ring value (a
-    link busy too long at chip (1, 0)); at n us none dropped in 512 training
-    samples (benchmarks/emulator_throughput.py --fuse-pooling).
+
+def ring_gap_us() -> int:
+    """Microseconds between a gradient ring's values (params.ring_gap_us, layer.c): enough for a
+    tile's packet handler to keep up with a ring value and a final sum per gap.
+
+    It was n_tiles / 2 (twice that on a fused layer): the toolchain sent every ring value across
+    every link among the layer's chips, even between two tiles of one chip, so a link carried
+    a value from every tile at once and dropped them at 4 us (fused LeNet-5's C1 at n/2 too).
+    Those copies reached no core; route_pruning removes them, and at 4 us LeNet-1, LeNet-4 and
+    LeNet-5 (plain and fused, per_tile and deltas) train 1,024-2,048 samples without a drop
+    (benchmarks/emulator_throughput.py), fused LeNet-5 with deltas 1.32x faster (modeled).
     """
-    gap = max(4, -(-n_tiles // 2))
-    return 2 * gap if fused else gap
+    return RING_GAP_US
 
 
-def gradient_ring(layer: Layer, vertex: VertexPlan, copies: int = 0) -> list[Route]:
+def gradient_ring(layer: Layer, vertex: VertexPlan) -> list[Route]:
     """The kernel-gradient reduction of a convolution whose filters have copies on several tiles.
 
     One ring of the tiles that share filters (filter_groups): tile i sends the
@@ -593,14 +591,14 @@ def gradient_ring(layer: Layer, vertex: VertexPlan, copies: int = 0) -> list[Rou
     all running at once (half the values for fused LeNet-5's C3), was tried
     and not kept: on a fused layer of 144 one-atom tiles in four rings it
     dropped a ring packet (link busy), started together or interleaved at a
-    quarter of the rate, while one ring drops nothing there.  Why is not
-    understood yet.
+    quarter of the rate, while one ring drops nothing there.  That was before
+    route_pruning took out the toolchain's copies of ring values to chips that
+    route them nowhere, the likely cause; not tried again since.
     """
     routes = []
     rings = gradient_rings(vertex)
-    # the final sums also go to the `copies` tiles below holding the kernel (sends_kernel_deltas),
-    # over their chips' links too: paced as for a layer of that many more tiles
-    gap = ring_gap_us(len(vertex.tiles) + copies, layer.fused)
+    # (the final sums also go to the `copies` tiles below holding the kernel, sends_kernel_deltas)
+    gap = ring_gap_us()
     for k, group in enumerate(rings):
         lo, hi = ring_filters(group)
         values = (hi - lo) * (layer.fan_in + 1)
