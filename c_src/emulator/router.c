@@ -25,7 +25,9 @@
 // drop's cycle, a stop on the first drop and a run's cycle limit see them
 // when they happen).  Only the routed / default-routed counters are counted
 // when the packet is sent, and a copy an entry sends nowhere (an empty route
-// word, which the toolchain never writes) leaves no mark on the run's end time.
+// word: the toolchain writes some on chips its dead copies reach, and
+// spinn_dnn.route_pruning leaves entries whose links it removed empty) leaves
+// no mark on the run's end time.
 #include <stdlib.h>
 
 #include "emu.h"
