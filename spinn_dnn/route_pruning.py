@@ -23,9 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spinn_dnn.keywalk import MAX_HOPS, _tables
+from spinn_dnn.keywalk import _tables
 from spinn_dnn.plan import Plan
 from spinn_dnn.toolchain_process import ToolchainResult
+
+# hops a key may take before the walk gives up on it (a loop: keywalk.walk, which runs next,
+# reports it); below Python's recursion limit, far above any machine's diameter
+MAX_HOPS = 256
 
 Table = dict[tuple[int, int], list[tuple[int, int, tuple[int, ...], tuple[int, ...], bool]]]
 
