@@ -93,6 +93,16 @@ def _walk_tables(plan: Plan, result: ToolchainResult, raw: dict) -> WalkSummary:
     return summary
 
 
+def first_entries(tables: dict, chip: tuple[int, int], keys: np.ndarray) -> tuple[np.ndarray, list]:
+    """For each key, the index of the first entry of `chip`'s table it matches (-1: none, as a
+    SpiNNaker router decides), and that table's (cores, links) per entry."""
+    t_keys, t_masks, t_routes = tables.get(chip, (np.zeros(0, np.uint64), np.zeros(0, np.uint64), []))
+    if not t_keys.size:
+        return np.full(keys.size, -1), t_routes
+    match = (keys[:, None] & t_masks[None, :]) == t_keys[None, :]
+    return np.where(match.any(axis=1), match.argmax(axis=1), -1), t_routes
+
+
 def _walk_keys(keys: np.ndarray, source: tuple[int, int, int], tables: dict, links: dict,
                summary: WalkSummary, problems: list[str],
                what: str) -> dict[tuple[int, int, int], np.ndarray]:
@@ -111,13 +121,7 @@ def _walk_keys(keys: np.ndarray, source: tuple[int, int, int], tables: dict, lin
         if fresh.size == 0:
             continue
         done[fresh] = True
-        t_keys, t_masks, t_routes = tables.get(chip, (np.zeros(0, np.uint64), np.zeros(0, np.uint64), []))
-        k = keys[fresh]
-        if t_keys.size:
-            match = (k[:, None] & t_masks[None, :]) == t_keys[None, :]
-            first = np.where(match.any(axis=1), match.argmax(axis=1), -1)
-        else:
-            first = np.full(k.size, -1)
+        first, t_routes = first_entries(tables, chip, keys[fresh])
         for entry in np.unique(first).tolist():
             sel = fresh[first == entry]
             if entry < 0:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spinn_dnn.keywalk import _tables
+from spinn_dnn.keywalk import _tables, first_entries
 from spinn_dnn.plan import Plan
 from spinn_dnn.toolchain_process import ToolchainResult
 
@@ -49,12 +49,7 @@ def _useful_links(plan: Plan, result: ToolchainResult, raw: Table) -> set[tuple[
         reached = np.zeros(keys.size, dtype=bool)
         if hops > MAX_HOPS:
             return reached
-        t_keys, t_masks, t_routes = tables.get(chip, (np.zeros(0, np.uint64), np.zeros(0, np.uint64), []))
-        if t_keys.size:
-            match = (keys[:, None] & t_masks[None, :]) == t_keys[None, :]
-            first = np.where(match.any(axis=1), match.argmax(axis=1), -1)
-        else:
-            first = np.full(keys.size, -1)
+        first, t_routes = first_entries(tables, chip, keys)
         for entry in np.unique(first).tolist():
             sel = first == entry
             if entry < 0:
