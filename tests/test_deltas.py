@@ -110,9 +110,8 @@ def test_a_new_machine_carries_the_copies_and_their_momentum(tmp_path):
     assert _assert_copies_exact(sm) == 7
 
 
-def test_lenet5_fused_with_deltas_matches_keras(tmp_path):
-    # C5 (a 5x5 convolution over its 5x5 input), F6 and the output send deltas; so does C3, whose
-    # kernel is shared across positions: C1's tiles hold all of it and take its ring's sums
+def _lenet5_with_deltas(tmp_path, fuse: bool):  # noqa: ANN202
+    """LeNet-5 mapped with deltas, its Keras twin, its initial weights and 50 batches of MNIST."""
     keras.utils.set_random_seed(5)
     w = workloads.get("mnist_lenet5")
     model = w.build_model()
@@ -121,7 +120,23 @@ def test_lenet5_fused_with_deltas_matches_keras(tmp_path):
     data = w.load_data(None)
     x, y = data.x_train[:STEPS * BATCH], data.y_train[:STEPS * BATCH]
     sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path,
-                              fuse_pooling=True, error_routing="deltas")
+                              fuse_pooling=fuse, error_routing="deltas")
+    return sm, reference, initial, x, y
+
+
+def _train_both_and_compare(sm, reference, initial, x, y) -> None:  # noqa: ANN001
+    sm.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    reference.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    _assert_close_to_keras(sm, reference, initial)
+    probe = x[:64]
+    np.testing.assert_allclose(sm.predict(probe), reference.predict(probe, verbose=0), rtol=0, atol=1e-5)
+    assert sm.last_run.packets_dropped == 0
+
+
+def test_lenet5_fused_with_deltas_matches_keras(tmp_path):
+    # C5 (a 5x5 convolution over its 5x5 input), F6 and the output send deltas; so does C3, whose
+    # kernel is shared across positions: C1's tiles hold all of it and take its ring's sums
+    sm, reference, initial, x, y = _lenet5_with_deltas(tmp_path, fuse=True)
     senders = {sm.plan.vertex(r.src[0]).layer for r in sm.plan.routes if r.pid == "dz"}
     assert {sm.plan.layers[i].name for i in senders} == {"C3", "C5", "F6", "output"}
     c3 = sm.plan.vertex("C3")
@@ -129,39 +144,21 @@ def test_lenet5_fused_with_deltas_matches_keras(tmp_path):
     assert all(sends_deltas(sm.plan.layers[i]) for i in senders if i != c3.layer)
     assert {r.pid for r in sm.plan.routes if r.src[0] == "C3"} >= {"dz", "csum"}
     assert not any(r.pid == "bwd" for r in sm.plan.routes)
-    sm.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
-    reference.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
-    _assert_close_to_keras(sm, reference, initial)
-    probe = x[:64]
-    np.testing.assert_allclose(sm.predict(probe), reference.predict(probe, verbose=0), rtol=0, atol=1e-5)
+    _train_both_and_compare(sm, reference, initial, x, y)
     c1 = sm.plan.vertex("C1").tiles
     kernel_copies = sum(regions.kernel_delta_sender(sm.plan, t) is not None for t in c1)
     assert kernel_copies == len(c1)
     assert _assert_copies_exact(sm) >= kernel_copies
-    assert sm.last_run.packets_dropped == 0
 
 
 def test_lenet5_plain_with_deltas_matches_keras(tmp_path):
     # not fused: C3 sends kernel deltas to S2's pooling tiles, C5, F6 and the output dense deltas;
     # the pooling layers, which have no weights, send per_tile errors
-    keras.utils.set_random_seed(5)
-    w = workloads.get("mnist_lenet5")
-    model = w.build_model()
-    initial = [a.copy() for a in model.get_weights()]
-    reference = _compiled_pair(model, 0.01)
-    data = w.load_data(None)
-    x, y = data.x_train[:STEPS * BATCH], data.y_train[:STEPS * BATCH]
-    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path,
-                              error_routing="deltas")
+    sm, reference, initial, x, y = _lenet5_with_deltas(tmp_path, fuse=False)
     assert {r.src[0] for r in sm.plan.routes if r.pid == "dz" and r.n_keys} == {"C3"}
     assert {r.src[0] for r in sm.plan.routes if r.pid == "bwd"} == {"S2", "S4"}
-    sm.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
-    reference.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
-    _assert_close_to_keras(sm, reference, initial)
-    probe = x[:64]
-    np.testing.assert_allclose(sm.predict(probe), reference.predict(probe, verbose=0), rtol=0, atol=1e-5)
+    _train_both_and_compare(sm, reference, initial, x, y)
     assert _assert_copies_exact(sm) >= len(sm.plan.vertex("S2").tiles)
-    assert sm.last_run.packets_dropped == 0
 
 
 def test_the_error_routing_option_names_what_is_allowed():
