@@ -68,10 +68,10 @@
 // Copies are written back to SDRAM with W, so the host's next machine starts
 // from them.
 //
-// Kernel kind (params.copy_kind 1, spinn_dnn.tiling.sends_kernel_deltas): a fused
-// convolution sends, per atom, dL/dz of the convolution output(s) it pooled (max: the
-// winner's; keys atom x window taps + tap, kept by conv_pool_backward), and each conv tile below
-// holds the whole kernel.  The packet handler queues each delta; a task (dz_drain) adds
+// Kernel kind (params.copy_kind 1, spinn_dnn.tiling.sends_kernel_deltas): a convolution
+// sends, per atom, dL/dz of its output; fused, of the convolution output(s) it pooled (max:
+// the winner's; keys atom x window taps + tap, kept by conv_pool_backward).  Each tile below (a
+// convolution's, or a pooling layer's when the sender is not fused) holds the whole kernel.  The packet handler queues each delta; a task (dz_drain) adds
 // W[f][tap] d into the error of every atom inside that output's window (next_* params give
 // its geometry).  The kernel's gradient sums over every output position, which no tile
 // below sees: the copy takes the convolution's ring's final sums instead (PART_CSUM, the
