@@ -485,3 +485,5 @@ class Run:
         write_json_atomic(self.tree.summary_path(self.spec.index), self.summary)
         if self.checkpoint is not None and finished:  # after the summary: a kill between keeps both
             self.checkpoint.remove()
+        for session in self._sessions:  # their figures are in the summary; free graphs and folders
+            session.close()

@@ -333,6 +333,11 @@ class SpinnakerSession:
         self.predict_stats = [RunStats(**p) for p in meta["predict_stats"]]
 
     def close(self) -> None:
+        """Free Keras's graph and the toolchain's folder: a long run maps several models (boosting,
+        resumes), and each folder left behind in the temporary directory stays there for good."""
+        import shutil
+
         import keras
 
         keras.backend.clear_session()
+        shutil.rmtree(self.run_dir, ignore_errors=True)

@@ -116,6 +116,18 @@ def tiny(name: str, target: float, cls=TinyMnist, **attrs) -> Workload:
     return w
 
 
+@pytest.fixture(scope="session", autouse=True)
+def temporary_folders_under_pytest(tmp_path_factory):
+    """Mapping folders the code under test makes with `tempfile` go under pytest's base folder, which
+    pytest prunes (it keeps the last three), rather than piling up in the system's for good."""
+    import tempfile
+
+    before = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path_factory.mktemp("tempfile"))
+    yield
+    tempfile.tempdir = before
+
+
 @pytest.fixture
 def tiny_registry(monkeypatch):
     """Registers test workloads beside the real ones."""

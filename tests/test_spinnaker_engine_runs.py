@@ -8,6 +8,8 @@ the machine's counters and the modeled energy apart and labelled.
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 from harness import cli
 from harness.compliance import check_log
@@ -58,7 +60,10 @@ def test_an_ensemble_trains_every_member_on_emulated_spinnaker(tmp_path, tiny_re
               "eval_every": 1, "eval_offset": 0, "member_epochs": [2]}
     cfg = write_config(tmp_path / "ens.yaml", "tiny_ensemble", out, engine=ENGINE, energy={"meter": "none"},
                        recipe=recipe)
+    folders_before = set(Path(tempfile.gettempdir()).glob("spinnbench_map_*"))
     assert cli.main([str(cfg)]) == 0
+    # each member's toolchain folder is removed when the run ends, not left in the temporary directory
+    assert set(Path(tempfile.gettempdir()).glob("spinnbench_map_*")) == folders_before
     bdir = out / "test-host" / "tiny_ensemble"
     summary = json.loads((bdir / "run_0.json").read_text())
     assert summary["status"] == "success" and summary["clock"] == "modeled"
