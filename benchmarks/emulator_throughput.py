@@ -71,9 +71,10 @@ def main() -> None:
     model = w.build_model()
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy")
     t0 = time.perf_counter()
-    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1),
-                              run_dir=tempfile.mkdtemp(prefix="emu_bench_"), fuse_pooling=args.fuse_pooling,
-                              in_flight=args.in_flight, error_routing=args.error_routing)
+    with tempfile.TemporaryDirectory(prefix="emu_bench_") as run_dir:  # nothing reads it after mapping
+        sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=run_dir,
+                                  fuse_pooling=args.fuse_pooling, in_flight=args.in_flight,
+                                  error_routing=args.error_routing)
     map_s = time.perf_counter() - t0
     data = w.load_data()
     n = min(args.samples, len(data.x_train))

@@ -41,8 +41,9 @@ def main() -> None:
 
     keras.utils.set_random_seed(1)
     model = workloads.get(args.workload).build_model()
-    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1),
-                              run_dir=tempfile.mkdtemp(prefix="router_hops_"), fuse_pooling=args.fuse_pooling)
+    with tempfile.TemporaryDirectory(prefix="router_hops_") as run_dir:  # nothing reads it after mapping
+        sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=run_dir,
+                                  fuse_pooling=args.fuse_pooling)
     result, plan = sm.toolchain, sm.plan
     tables = keywalk._tables(result.compressed if result.compressed is not None else result.tables)
     by_kind: dict[tuple[str, str], list[float]] = collections.defaultdict(lambda: [0, 0.0])

@@ -47,8 +47,8 @@ def contrast(design: str, samples: int = 16, run_dir: str | None = None) -> dict
     from spinn_dnn.model import from_keras
 
     policy, routing = DESIGNS[design]
-    sm = from_keras(build_model(), policy=policy, error_routing=routing,
-                    run_dir=run_dir or tempfile.mkdtemp(prefix=f"thesis_{design}_"))
+    with tempfile.TemporaryDirectory(prefix=f"thesis_{design}_") as scratch:  # kept only if asked for
+        sm = from_keras(build_model(), policy=policy, error_routing=routing, run_dir=run_dir or scratch)
     values = sm.training_spec().region_values(0.01, samples, samples)
     session = MachineSession(sm.plan, sm.toolchain, values, sm.weight_regions(), stop_on_drop=False)
     rng = np.random.default_rng(0)
