@@ -26,7 +26,7 @@ DTCM_FIXED = 6 * 1024
 ITCM_CODE_ESTIMATE = 16 * 1024
 # per incoming entry, in DTCM: the entry (partition, key, mask, offset, count, packets per
 # sample) that layer.c copies from its KEYS region for the lookup every packet makes, and its
-# three words (packets so far, error-buffer index, its first key for the search); outgoing entries stay
+# three counters (packets so far, error-buffer index, place in key order); outgoing entries stay
 # in SDRAM
 KEY_ENTRY_BYTES = 6 * 4 + 3 * 4
 KEY_TABLE_RESERVE = 64  # entries reserved at tiling time for sources not known yet (bwd, label)

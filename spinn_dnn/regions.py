@@ -252,13 +252,11 @@ def key_entries(plan: Plan, tile: Tile) -> tuple[list[dict], list[dict]]:
     Outgoing entries are grouped by partition kind and in atom order: a tile's
     error entries (one per receiving tile) follow each other, as its program
     expects (tile_out_count in c_src/programs/tile_common.h).
-    Incoming entries are in key order: layer.c finds a packet's entry by a
-    binary search over their first keys, and refuses an image out of order.
     """
     ref = (tile.vertex, tile.index)
     out = sorted((_entry(r, tile) for r in plan.routes if r.src == ref),
                  key=lambda e: (e["partition"], e["offset"]))
-    inc = sorted((_entry(r, plan.tile(r.src)) for r in plan.routes if ref in r.dst), key=lambda e: e["key"])
+    inc = [_entry(r, plan.tile(r.src)) for r in plan.routes if ref in r.dst]
     return out, inc
 
 

@@ -141,8 +141,7 @@ typedef struct {
     uint n_bwd_in;      // incoming bwd entries
     uint *from_entry;   // packets received so far per incoming entry
     uint *bwd_index;    // per incoming entry: its index among the bwd entries
-    uint *first_key;    // the incoming entries' first keys, ascending as the image orders them: the
-                        // binary search per packet reads this one compact array
+    uint *by_key;       // incoming entries sorted by first key, for a binary search per packet
     uint *received;     // per slot: fwd packets of its sample so far
     uint *received_bwd; // per slot: bwd packets so far
     uint fwd_next;      // next sample to compute forward (in order)
@@ -669,7 +668,7 @@ static int entry_of(uint key) {
     uint lo = 0, hi = S->r.n_in, steps = 1;
     while (lo < hi) {
         uint mid = (lo + hi) / 2;
-        if (S->first_key[mid] <= key) {
+        if (S->r.in[S->by_key[mid]].key <= key) {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -680,7 +679,7 @@ static int entry_of(uint key) {
     if (lo == 0) {
         return -1;
     }
-    uint e = lo - 1;
+    uint e = S->by_key[lo - 1];
     return (key & S->r.in[e].mask) == S->r.in[e].key ? (int) e : -1;
 }
 
@@ -809,11 +808,11 @@ static uint allocate(void) {
     S->dz = spin1_malloc((S->n_out ? S->n_out : 1) * sizeof(float));
     S->from_entry = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint));
     S->bwd_index = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint));
-    S->first_key = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint));
+    S->by_key = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint));
     key_entry_t *in = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(key_entry_t));
     S->received = spin1_malloc(S->in_flight * sizeof(uint));
     S->received_bwd = spin1_malloc(S->in_flight * sizeof(uint));
-    if (!S->w || !S->x || !S->y || !S->dz || !S->from_entry || !S->bwd_index || !S->first_key || !in ||
+    if (!S->w || !S->x || !S->y || !S->dz || !S->from_entry || !S->bwd_index || !S->by_key || !in ||
             !S->received || !S->received_bwd) {
         return FALSE;
     }
@@ -1071,12 +1070,13 @@ static void layer_main(void) {
     }
     S->vc = (float *) S->r.work + S->n_rows * S->row_length;
     S->ring = S->vc + S->copy_n;
-    for (uint e = 0; e < S->r.n_in; e++) {  // in key order, as entry_of needs
-        if (e && S->r.in[e].key <= S->r.in[e - 1].key) {
-            spin1_exit(EXIT_BAD_IMAGE);
-            return;
+    for (uint e = 0; e < S->r.n_in; e++) {  // insertion sort of the entries by first key
+        uint at = e;
+        while (at > 0 && S->r.in[S->by_key[at - 1]].key > S->r.in[e].key) {
+            S->by_key[at] = S->by_key[at - 1];
+            at--;
         }
-        S->first_key[e] = S->r.in[e].key;
+        S->by_key[at] = e;
     }
     for (uint e = 0, b = 0; e < S->r.n_in; e++) {
         S->from_entry[e] = 0;
