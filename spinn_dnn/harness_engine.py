@@ -282,12 +282,16 @@ class SpinnakerSession:
         return out
 
     def run_stats(self) -> dict[str, Any]:
-        """Training counters (packets, cores, modeled energy) plus the evaluations' modeled time."""
+        """Training counters (packets, cores, modeled energy), the evaluations' modeled time and the
+        mapping report."""
         stats = self.trainer.stats().as_dict()
         stats["eval_modeled_seconds"] = sum(p.modeled_seconds for p in self.predict_stats)
         stats["eval_wall_seconds"] = sum(p.wall_seconds for p in self.predict_stats)
         stats["eval_samples"] = sum(p.samples for p in self.predict_stats)
         stats["eval_energy_joules"] = sum(p.energy.get("joules", 0.0) for p in self.predict_stats)
+        # the mapping report (tiles, routing entries, memory, deliveries per sample) stays with the
+        # results: its toolchain folder goes when the session closes
+        stats["mapping"] = {k: v for k, v in self.sm.mapping.to_json().items() if k != "run_dir"}
         return stats
 
     def checkpoint(self) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -32,6 +32,9 @@ def test_tiny_mnist_trains_to_target_on_emulated_spinnaker(tmp_path, tiny_regist
     assert spin["cores"] > 3 and spin["packets_dropped"] == 0 and spin["packets_per_sample"] > 784
     # the modeled time to train covers the training machine and the evaluations, and no more
     stats = summary["engine_stats"][0]
+    mapping = stats["mapping"]  # the mapping report is kept with the results
+    assert mapping["cores"] == spin["cores"] and mapping["layers"][-1]["layer"] and "run_dir" not in mapping
+    assert mapping["routing_entries_max_per_chip"] <= mapping["routing_entries_limit"]
     assert summary["time_to_train_s"] <= stats["modeled_seconds"] + stats["eval_modeled_seconds"] + 1e-9
     assert summary["time_to_train_s"] >= stats["modeled_seconds"]
     assert summary["host_wall_s"] > 0
