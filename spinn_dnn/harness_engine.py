@@ -14,6 +14,7 @@ is not done by this version (it says that too): nothing pretends to have run.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from typing import Any
 
@@ -242,6 +243,7 @@ class SpinnakerSession:
 
         missing = sorted({t.role for v in self.sm.plan.vertices for t in v.tiles} - set(PROGRAM_OF_ROLE))
         if missing:
+            shutil.rmtree(self.run_dir, ignore_errors=True)  # no session to close it
             raise EngineUnavailableError(f"engine 'spinnaker': tiles of role {', '.join(missing)} have no "
                                          f"core program yet (built: {', '.join(PROGRAM_OF_ROLE)}); this "
                                          "model cannot train on SpiNNaker in this version")
@@ -339,8 +341,6 @@ class SpinnakerSession:
     def close(self) -> None:
         """Free Keras's graph and the toolchain's folder: a long run maps several models (boosting,
         resumes), and each folder left behind in the temporary directory stays there for good."""
-        import shutil
-
         import keras
 
         keras.backend.clear_session()
