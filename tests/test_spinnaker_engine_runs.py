@@ -79,3 +79,22 @@ def test_an_ensemble_trains_every_member_on_emulated_spinnaker(tmp_path, tiny_re
     assert len(stats) == 2 and all(s["modeled_seconds"] > 0 for s in stats)
     assert summary["time_to_train_s"] >= sum(s["modeled_seconds"] for s in stats)
     assert summary["spinnaker"]["packets_dropped"] == 0
+
+
+def test_a_model_with_tiles_no_program_runs_is_refused_and_leaves_no_folder():
+    # Dense(3) on 9,000 inputs: one neuron overflows DTCM, so the layer is split into blocks of W
+    # and accumulators, which have no core program yet
+    import keras
+    import pytest
+
+    from harness.errors import EngineUnavailableError
+    from spinn_dnn.harness_engine import SpinnakerEngine
+
+    engine = SpinnakerEngine(ENGINE["options"])
+    inputs = keras.Input((9000,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    recipe = {"optimizer": {"name": "sgd", "learning_rate": 0.1}, "batch_size": 32}
+    folders_before = set(Path(tempfile.gettempdir()).glob("spinnbench_map_*"))
+    with pytest.raises(EngineUnavailableError, match="tiles of role acc, block have no core program"):
+        engine.session(model, recipe)
+    assert set(Path(tempfile.gettempdir()).glob("spinnbench_map_*")) == folders_before
