@@ -102,8 +102,11 @@ def _trained(w: int, what: str) -> tuple[list[MemoryItem], MemoryItem]:
             MemoryItem("momentum", "sdram", w, "SGD momentum, used once per batch"))
 
 
-def dense(n: int, m: int, s: int, is_output: bool = False) -> list[MemoryItem]:
+def dense(n: int, m: int, s: int, is_output: bool = False, softmax_tiles: int = 0) -> list[MemoryItem]:
     """A tile of n neurons with m inputs each (plus bias), s samples in flight: what layer.c allocates.
+
+    A loss layer whose softmax is split over `softmax_tiles` tiles keeps every
+    tile's (max, sum) pair for 2 s samples, and a count per sample.
 
     The error buffers are counted for one sending tile (the exact number of
     senders is known only once the routes are: tiling.exact_memory).
@@ -113,6 +116,9 @@ def dense(n: int, m: int, s: int, is_output: bool = False) -> list[MemoryItem]:
     if is_output:
         items.append(MemoryItem("results", "sdram", 12 + SAMPLES_PER_LOAD * (n + 1) * F32,
                                 f"y and the loss of the last {SAMPLES_PER_LOAD} samples, for the host"))
+    if softmax_tiles:
+        items.append(MemoryItem("softmax exchange", "dtcm", 2 * s * (2 * softmax_tiles + 1) * F32,
+                                "each tile's largest logit and sum of exponentials, per sample"))
     return items
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from spinn_dnn import keywalk, regions, report, route_pruning
-from spinn_dnn.errors import DoesNotFitError, MappingError
+from spinn_dnn.errors import DoesNotFitError, MappingError, UnsupportedModelError
 from spinn_dnn.fusion import fuse_pooling as fold_pooling
 from spinn_dnn.fusion import fused_caps
 from spinn_dnn.importer import import_model
@@ -62,7 +62,15 @@ class SpiNNakerModel:
         if self.keras_model is None:
             raise MappingError("this mapping has no Keras model to take the optimizer and loss from; "
                                "map it with spinn_dnn.from_keras(model)")
-        return spec_from_model(self.keras_model)
+        spec = spec_from_model(self.keras_model)
+        last = self.plan.vertices[-1]
+        if (spec.loss == "mean_squared_error" and self.plan.layers[-1].activation == "softmax"
+                and len(last.tiles) > 1):
+            raise UnsupportedModelError(
+                f"loss mean_squared_error through a softmax split over {len(last.tiles)} tiles (layer "
+                f"'{self.plan.layers[-1].name}'): the tiles share only the softmax's sums, not the "
+                "gradient's; use sparse categorical cross-entropy, or an output small enough for one tile")
+        return spec
 
     def trainer(self, spec: Any) -> Any:
         from spinn_dnn.trainer import Trainer
@@ -93,7 +101,7 @@ class SpiNNakerModel:
         session = MachineSession(self.plan, self.toolchain, None, self._weights)
         got = session.feed(x, np.zeros(len(x), np.uint32) if labels is None else labels)
         self.last_predict = session_stats(session, self.boards, time.perf_counter() - t0, len(x))
-        return got.outputs, (got.losses if labels is not None and len(session.outputs) == 1 else None)
+        return got.outputs, (got.losses if labels is not None else None)  # summed over the loss tiles
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The model's outputs for x with the current weights (float32), computed on the emulated machine."""

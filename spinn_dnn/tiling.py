@@ -131,7 +131,10 @@ def _layer_tiles(layer: Layer, label: str, p: int, s: int, prev_out: list[Tile],
             n_src = len(_sources_hit(mask, prev_out))
             span = tile.in_hi - tile.in_lo
             if layer.kind == "dense":
-                tile.memory = memory.dense(hi - lo, layer.n_inputs, s, layer.index == n_layers - 1)
+                split_softmax = (layer.activation == "softmax" and layer.n_atoms > p
+                                 and layer.index == n_layers - 1)
+                tile.memory = memory.dense(hi - lo, layer.n_inputs, s, layer.index == n_layers - 1,
+                                           -(-layer.n_atoms // p) if split_softmax else 0)
             else:
                 tile.channels = sorted(set((np.arange(lo, hi) % layer.out_shape[2]).tolist()))
                 if layer.kind == "conv":
@@ -352,10 +355,7 @@ def _tile_once(layers: list[Layer], policy: str, in_flight: int, max_atoms_per_c
             candidates = [1]
         else:
             top = next_pow2(layer.n_atoms)
-            # a softmax output stays on one tile where it fits: the core programs do not yet
-            # normalise across tiles (the softmax partition)
-            whole_softmax = layer.activation == "softmax" and layer.index == len(layers) - 1
-            if max_atoms_per_core and not whole_softmax:
+            if max_atoms_per_core:
                 top = min(top, 1 << (max(1, max_atoms_per_core).bit_length() - 1))
             candidates = [top >> k for k in range(top.bit_length())]
         candidates = [p for p in candidates if p <= caps.get(layer.index, p)]
@@ -459,8 +459,8 @@ def _routes(layers: list[Layer], ins: list[VertexPlan], outs: list[VertexPlan],
     routes.append(Route("label", (outs[0].label, 0), [(last.label, t.index) for t in last.tiles], 1))
     if layers[-1].activation == "softmax" and len(last.tiles) > 1:
         everyone = [(last.label, t.index) for t in last.tiles]
-        for t in last.tiles:
-            routes.append(Route("softmax", (last.label, t.index), everyone, 1))
+        for t in last.tiles:  # each tile's largest logit and its sum of exponentials (layer.c)
+            routes.append(Route("softmax", (last.label, t.index), everyone, 2, n_keys=2))
     return routes
 
 

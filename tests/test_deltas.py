@@ -83,7 +83,8 @@ def test_an_mlp_with_deltas_matches_keras_and_its_copies_stay_exact(tmp_path):
     x, y = rng.normal(0, 1, (STEPS * BATCH, 20)).astype(np.float32), rng.integers(0, 5, STEPS * BATCH)
     sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path,
                               max_atoms_per_core=4, error_routing="deltas")
-    assert {r.pid for r in sm.plan.routes} == {"fwd", "dz", "label"}  # no errors left to send
+    # no errors left to send; the 5-way softmax on two tiles exchanges its sums
+    assert {r.pid for r in sm.plan.routes} == {"fwd", "dz", "label", "softmax"}
     sm.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     reference.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     _assert_close_to_keras(sm, reference, initial)
@@ -225,24 +226,26 @@ def test_a_delta_beyond_the_fixed_point_range_stops_the_run_with_its_reason(tmp_
 
 
 def test_a_layer_whose_copies_do_not_fit_sends_per_tile_errors_and_trains_as_keras(tmp_path):
-    # 784-512-512-8: the first hidden layer's tiles cannot hold the second's 512 deltas per sample in
+    # 784-512-512-10: the first hidden layer's tiles cannot hold the second's 512 deltas per sample in
     # flight and a copy of its columns even at one atom a tile, so the second sends per_tile errors;
-    # the output still sends deltas (before the fallback the mapping stopped with DoesNotFitError)
+    # the output still sends deltas (before the fallback the mapping stopped with DoesNotFitError).
+    # Its 10-way softmax takes two tiles, which share their sums (layer.c, Softmax across tiles)
     keras.utils.set_random_seed(4)
     inputs = keras.Input((784,))
     h = keras.layers.Dense(512, activation="relu")(inputs)
     h = keras.layers.Dense(512, activation="relu")(h)
-    model = keras.Model(inputs, keras.layers.Dense(8, activation="softmax")(h))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(h))
     initial = [w.copy() for w in model.get_weights()]
     reference = _compiled_pair(model, 0.05)
     sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path,
                               error_routing="deltas")
     assert per_tile_fallbacks(sm.plan) == [2]
+    assert len(sm.plan.vertices[-1].tiles) == 2
     assert {(sm.plan.vertex(r.src[0]).layer, r.pid) for r in sm.plan.routes if r.pid in ("bwd", "dz")} == {
         (2, "bwd"), (3, "dz")}
     assert any(f"{sm.plan.layers[2].name} send per_tile errors" in note for note in sm.mapping.notes)
     rng = np.random.default_rng(0)
-    x, y = rng.normal(0, 1, (8 * BATCH, 784)).astype(np.float32), rng.integers(0, 8, 8 * BATCH)
+    x, y = rng.normal(0, 1, (8 * BATCH, 784)).astype(np.float32), rng.integers(0, 10, 8 * BATCH)
     sm.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     reference.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     _assert_close_to_keras(sm, reference, initial)

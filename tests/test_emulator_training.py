@@ -183,3 +183,40 @@ def test_a_new_batch_size_keeps_weights_and_momentum_like_keras(tmp_path):
         sm.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
         reference.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
     _assert_weights_close(sm, reference, initial)
+
+
+@pytest.mark.parametrize("cap", [2, 4])
+def test_a_softmax_split_over_tiles_matches_keras(cap, tmp_path):
+    # 5 classes over 3 tiles (2, 2, 1) or 2 (4, 1): each tile sends its largest logit and its sum of
+    # exponentials to the others, and normalises once all are in (layer.c, Softmax across tiles)
+    model = _mlp(("relu",), widths=(12,), seed=6)
+    initial = [w.copy() for w in model.get_weights()]
+    x, y = _data(20, 5)
+    xv, yv = _data(20, 5, 96, seed=11)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss=SCE)
+    reference = keras.models.clone_model(model)
+    reference.set_weights(model.get_weights())
+    reference.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss=SCE)
+    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path,
+                              max_atoms_per_core=cap)
+    assert len(sm.plan.vertices[-1].tiles) == -(-5 // cap)
+    before = sm.predict(xv)
+    np.testing.assert_allclose(before, reference.predict(xv, verbose=0), rtol=0, atol=1e-5)
+    history = sm.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, validation_data=(xv, yv))
+    keras_history = reference.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    _assert_weights_close(sm, reference, initial)
+    after = sm.predict(xv)
+    np.testing.assert_allclose(after, reference.predict(xv, verbose=0), rtol=0, atol=1e-5)
+    # the losses: the label's tile computes it, the others add nothing
+    np.testing.assert_allclose(history.history["loss"][0], keras_history.history["loss"][0], rtol=1e-4)
+    np.testing.assert_allclose(history.history["val_loss"][0], reference.evaluate(xv, yv, verbose=0),
+                               rtol=1e-4)
+
+
+def test_mean_squared_error_through_a_split_softmax_is_refused(tmp_path):
+    model = _mlp(("relu",), widths=(12,), seed=6)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path,
+                              max_atoms_per_core=2)
+    with pytest.raises(UnsupportedModelError, match="mean_squared_error through a softmax split over 3"):
+        sm.training_spec()

@@ -196,6 +196,12 @@ typedef struct {
     float fix_limit;    // the largest product W d the fixed-point sum takes (see Kernel kind)
     uint16_t *ry, *rx, *rc;  // each atom's row, column and channel in the next layer's input grid
     uint csum_in;       // final sums of the next layer's ring received this batch
+    // softmax across tiles (the loss layer split over smx_tiles tiles): see Softmax below
+    const key_entry_t *smx_out;  // this tile's (max, sum) of each sample, to every tile of the layer
+    uint smx_tiles;     // tiles sharing the softmax (0: it is whole on this tile)
+    float *smx;         // SMX_RING(in_flight) samples x smx_tiles x (max, sum of exp(z - max))
+    uint *smx_in;       // per ring slot: values in so far (complete at 2 x smx_tiles)
+    uint smx_done;      // samples normalised, in order
     uint bwd_batches;   // batches whose backward passes are all done
     uint copy_batches;  // updates of the copy
     // a convolution sending deltas (kernel kind): keys per atom, the values and which are sent
@@ -238,7 +244,7 @@ static void loss_and_delta(float *y, float *dz, uint sample) {
         uint at = label - S->atom_lo;
         float prob = at < S->n_rows ? y[at] : 0.0f;
         prob = prob < LOSS_EPSILON ? LOSS_EPSILON : (prob > 1.0f - LOSS_EPSILON ? 1.0f - LOSS_EPSILON : prob);
-        y[S->n_rows] = -logf(prob);
+        y[S->n_rows] = S->smx_tiles && at >= S->n_rows ? 0.0f : -logf(prob);  // split: the label's tile
         SPINN_ACCOUNT(SPINN_OP_FEXP, 1);
         for (uint r = 0; r < S->n_rows; r++) {
             dz[r] = (y[r] - (r == at ? 1.0f : 0.0f)) * scale;
@@ -278,6 +284,76 @@ static float *slot_act(uint slot) {
     return S->act ? &S->act[slot * S->n_out * pool_window_size(S->r.params)] : NULL;
 }
 
+// Softmax across tiles.  A loss layer whose softmax is split over several tiles
+// cannot normalise alone: each tile sends, for each sample, the largest of its
+// logits m_t and s_t = sum exp(z - m_t) over them (two packets, to every tile of
+// the layer, itself included).  Once all tiles' pairs are in, each takes
+// M = max m_t and S = sum s_t exp(m_t - M), and p_i = exp(z_i - M) / S: the
+// same probabilities as one tile's softmax, without overflow.  The loss and
+// dL/dz = (p - onehot) / batch are then local (cross-entropy only: mean squared
+// error through a softmax would need another exchange).  A tile can be up to
+// 2 x in_flight samples ahead of another (each needs the others' pairs only
+// to finish a sample, not to send its own), hence the ring's size.
+#define SMX_RING(in_flight) (2 * (in_flight))
+
+static void smx_normalise(uint sample) {
+    const float *pairs = &S->smx[(sample % SMX_RING(S->in_flight)) * S->smx_tiles * 2];
+    float top = pairs[0];
+    for (uint t = 1; t < S->smx_tiles; t++) {
+        top = pairs[2 * t] > top ? pairs[2 * t] : top;
+    }
+    float total = 0.0f;
+    for (uint t = 0; t < S->smx_tiles; t++) {
+        total += pairs[2 * t + 1] * expf(pairs[2 * t] - top);
+    }
+    uint slot = sample % S->in_flight;
+    float *y = &S->y[slot * (S->n_out + 1)];
+    for (uint r = 0; r < S->n_out; r++) {
+        y[r] = expf(y[r] - top) / total;
+    }
+    SPINN_ACCOUNT(SPINN_OP_FEXP, S->n_out + S->smx_tiles);
+    SPINN_ACCOUNT(SPINN_OP_FDIV, S->n_out);
+    SPINN_ACCOUNT(SPINN_OP_FMAC, 2 * S->smx_tiles);
+    y[S->n_out] = 0.0f;
+    if (S->has_label) {
+        loss_and_delta(y, &S->err[slot * S->n_out], sample);
+    }
+    write_result(slot, sample);
+    if (S->training) {
+        S->received_bwd[slot]++;  // its backward pass may start (expected_bwd is 1)
+    } else {
+        S->bwd_done++;  // the slot is free again
+    }
+}
+
+// Normalises, in sample order, every sample whose pairs are all in.
+static void smx_finish(uint unused0, uint unused1) {
+    (void) unused0;
+    (void) unused1;
+    uint ring = SMX_RING(S->in_flight);
+    while (S->smx_done < S->fwd_next && S->smx_in[S->smx_done % ring] == 2 * S->smx_tiles) {
+        S->smx_in[S->smx_done % ring] = 0;
+        smx_normalise(S->smx_done++);
+    }
+    spin1_schedule_callback(pump, 0, 0, 1);
+}
+
+// This tile's share of a split softmax: the largest logit and the sum of exp(z - it), sent.
+static void smx_send(const float *z) {
+    float top = z[0];
+    for (uint r = 1; r < S->n_out; r++) {
+        top = z[r] > top ? z[r] : top;
+    }
+    float sum = 0.0f;
+    for (uint r = 0; r < S->n_out; r++) {
+        sum += expf(z[r] - top);
+    }
+    SPINN_ACCOUNT(SPINN_OP_FEXP, S->n_out);
+    SPINN_ACCOUNT(SPINN_OP_FADD, 2 * S->n_out);
+    spin1_send_mc_packet(S->smx_out->key, float_bits(top), WITH_PAYLOAD);
+    spin1_send_mc_packet(S->smx_out->key + 1, float_bits(sum), WITH_PAYLOAD);
+}
+
 static void forward(uint slot, uint sample) {
     const params_t *p = S->r.params;
     const float *x = &S->x[slot * S->n_x];
@@ -299,6 +375,11 @@ static void forward(uint slot, uint sample) {
         }
         SPINN_ACCOUNT(SPINN_OP_FMAC, S->n_rows * S->fan_in);
         SPINN_ACCOUNT(SPINN_OP_FADD, S->n_rows);
+    }
+    if (S->smx_tiles) {  // the layer's softmax is normalised once every tile's share is in
+        smx_send(y);
+        spin1_schedule_callback(pump, 0, 0, 1);
+        return;
     }
     if (!S->fused) {
         apply_activation(p->activation, y, S->n_out);
@@ -754,6 +835,18 @@ static void on_packet(uint key, uint payload) {
             if (sample == S->fwd_next) {
                 spin1_schedule_callback(pump, 0, 0, 1);
             }
+        } else if (in->partition == PART_SOFTMAX) {
+            uint k = key - in->key, ring = SMX_RING(S->in_flight);
+            uint sample = S->from_entry[e]++ / 2;
+            if (!S->smx_tiles || k > 1 || in->offset >= S->smx_tiles || sample >= S->smx_done + ring) {
+                spin1_exit(EXIT_OVERRUN);  // (max, sum) pairs, one per tile and sample
+                return;
+            }
+            S->smx[((sample % ring) * S->smx_tiles + in->offset) * 2 + k] = bits_float(payload);
+            SPINN_ACCOUNT(SPINN_OP_WORD, 8);
+            if (++S->smx_in[sample % ring] == 2 * S->smx_tiles && sample == S->smx_done) {
+                spin1_schedule_callback(smx_finish, 0, 0, 1);
+            }
         } else if (in->partition == PART_GRING) {
             uint v = key - in->key;
             if (v != S->ring_in || !S->reduce) {
@@ -815,6 +908,17 @@ static uint allocate(void) {
     if (!S->w || !S->x || !S->y || !S->dz || !S->from_entry || !S->bwd_index || !S->by_key || !in ||
             !S->received || !S->received_bwd) {
         return FALSE;
+    }
+    if (S->smx_tiles) {
+        uint ring = SMX_RING(S->in_flight);
+        S->smx = spin1_malloc(ring * S->smx_tiles * 2 * sizeof(float));
+        S->smx_in = spin1_malloc(ring * sizeof(uint));
+        if (!S->smx || !S->smx_in) {
+            return FALSE;
+        }
+        for (uint i = 0; i < ring; i++) {
+            S->smx_in[i] = 0;
+        }
     }
     if (S->role == ROLE_CONV) {
         S->row_of = spin1_malloc(S->r.params->out_c * sizeof(uint));
@@ -988,11 +1092,24 @@ static void layer_main(void) {
     S->dz_out = tile_out_entry(&S->r, PART_DZ);
     S->n_out = p->atom_hi - p->atom_lo;
     S->n_x = p->in_hi - p->in_lo;
-    if ((p->activation == ACT_SOFTMAX && p->n_tiles != 1) ||
+    if ((p->activation == ACT_SOFTMAX && p->n_tiles != 1 && S->training && S->opt->loss != LOSS_SCE) ||
             (S->training && p->is_output && S->opt->loss == LOSS_SCE && p->activation != ACT_SOFTMAX) ||
             S->opt->loss >= N_LOSSES) {
-        spin1_exit(EXIT_UNSUPPORTED);  // softmax across tiles, cross-entropy without softmax: not written
+        spin1_exit(EXIT_UNSUPPORTED);  // MSE through a split softmax, cross-entropy without softmax
         return;
+    }
+    if (p->activation == ACT_SOFTMAX && p->n_tiles != 1) {
+        uint pairs_in = 0;
+        for (uint e = 0; e < S->r.n_in; e++) {
+            pairs_in += S->r.in[e].partition == PART_SOFTMAX && S->r.in[e].count == 2 &&
+                        S->r.in[e].offset < p->n_tiles;
+        }
+        S->smx_out = tile_out_entry(&S->r, PART_SOFTMAX);
+        if (!p->is_output || !S->smx_out || S->smx_out->count != 2 || pairs_in != p->n_tiles) {
+            spin1_exit(EXIT_BAD_IMAGE);  // every tile of a split softmax sends its pair to every tile
+            return;
+        }
+        S->smx_tiles = p->n_tiles;
     }
     for (uint e = 0; e < S->r.n_in; e++) {
         const key_entry_t *in = &S->r.in[e];
@@ -1032,6 +1149,9 @@ static void layer_main(void) {
         }
     }
     S->n_bwd_in = n_bwd;
+    if (S->smx_tiles && S->training) {
+        S->expected_bwd = 1;  // the loss layer's backward waits for its sample's normalisation
+    }
     if ((S->training && S->dz_in != (S->copy_units > 0)) ||
             (S->copy_units && !S->kernel_copy && wh->copy_length != S->n_out) ||
             (S->kernel_copy && (wh->copy_rows != p->next_out_c || !p->next_taps || !p->next_pool_kernel_w ||

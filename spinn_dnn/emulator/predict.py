@@ -39,7 +39,7 @@ def predict(plan, toolchain, x: np.ndarray, y: np.ndarray | None = None,  # noqa
     """Predictions of the mapped model for samples `x` (any shape with samples first), float32.
 
     With labels `y` (class indices), also each sample's loss (sparse categorical
-    cross-entropy of the softmax output, computed by the loss layer's tile).
+    cross-entropy of the softmax output, computed by the loss layer's tiles).
     `period_us`: the input tile's timer period (default `tick_us(plan)`);
     `weights`: WEIGHTS regions to load instead of the mapped ones (trained
     weights); `chunk`: samples staged at once (default: what SDRAM holds).
@@ -47,6 +47,5 @@ def predict(plan, toolchain, x: np.ndarray, y: np.ndarray | None = None,  # noqa
     session = MachineSession(plan, toolchain, None, weights, period_us, chunk)
     labels = np.zeros(len(x), dtype="<u4") if y is None else np.asarray(y)
     got = session.feed(x, labels)
-    one_tile = len(session.outputs) == 1
-    return PredictResult(got.outputs, got.runs, got.losses if y is not None and one_tile else None,
+    return PredictResult(got.outputs, got.runs, got.losses if y is not None else None,
                          session.modeled_seconds)

@@ -36,8 +36,8 @@ PROGRAM_OF_ROLE = regions_mod.PROGRAM_OF_ROLE
 SEND_GAP_US = 2  # c_src/programs/tile_common.h
 ERROR_LINK_SHARE = 4  # c_src/programs/tile_common.h
 EXIT_CODES = {1: "its memory image is not a spinn_dnn tile of that role", 2: "DTCM is too small",
-              3: "an operation the C programs do not implement yet (softmax across tiles, "
-                 "cross-entropy without a softmax output)",
+              3: "an operation the C programs do not implement yet (mean squared error through a "
+                 "softmax split across tiles, cross-entropy without a softmax output)",
               4: "a source ran more samples ahead than the tile has input slots (pacing too fast)",
               5: "a convolution's delta times a weight left the fixed-point range of the errors' sums "
                  "(training diverged: a NaN or a product too large, layer.c, Kernel kind)"}
@@ -107,6 +107,8 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
     receiving entry; the tiles below take every delta of the tiles they hear
     and, in their backward pass, make 2 multiply-adds per delta and atom (their
     errors, their copy's gradient), and step their copy with their own weights.
+    A loss layer's softmax split over tiles costs each tile a second exponential
+    per atom, one per tile of the layer, and the (max, sum) packets of every tile.
     """
     mod = _module()
     per_us = mod.CLOCK_HZ / 1e6
@@ -124,7 +126,11 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
     copy_step: dict[tuple[str, int], float] = {}  # cycles of a tile's copy's SGD step (deltas)
     kernel_copy: dict[tuple[str, int], tuple[str, int]] = {}  # kernel kind: receiver -> (sender, copy size)
     kernel_hits: dict[tuple[str, int], float] = {}  # kernel kind: multiply-adds per sample
+    smx_in: dict[tuple[str, int], int] = {}  # a split softmax: (max, sum) packets in per sample
     for r in plan.routes:
+        if r.pid == "softmax":
+            for d in r.dst:
+                smx_in[d] = smx_in.get(d, 0) + r.packets_per_sample
         if r.pid == "dz":
             dz_sent[r.src] = r.packets_per_sample
             for d in r.dst:
@@ -167,8 +173,14 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
             act = {"relu": mod.COST_FADD, "sigmoid": mod.COST_FEXP + mod.COST_FDIV, "tanh": 2 * mod.COST_FEXP,
                    "softmax": mod.COST_FEXP + 3 * mod.COST_FADD + mod.COST_FDIV}.get(layer.activation, 0)
             act = act * outputs if v.role != "input" else 0
+            smx_cycles = 0.0
+            if key in smx_in:  # split softmax: exp(z - own max) summed and sent; then p = exp(z - M) / S
+                n_tiles = smx_in[key] // 2
+                act = 2 * mod.COST_FEXP + 2 * mod.COST_FADD + mod.COST_FDIV
+                smx_cycles = (n_tiles * (mod.COST_FEXP + 2 * mod.COST_FMAC) + 2 * mod.SEND_CYCLES
+                              + smx_in[key] * per_packet + 2 * mod.TASK_DISPATCH_CYCLES)
             taken = 0 if v.role == "input" else fwd_in.get(key, span)  # forward runs: only what it reads
-            cycles = rows * fan_in * mod.COST_FMAC + rows * act + taken * per_packet
+            cycles = rows * fan_in * mod.COST_FMAC + rows * act + taken * per_packet + smx_cycles
             # (a tile that sends nothing forward, the loss layer's, is charged as if it sent its atoms:
             # a margin the tick has always had)
             sent = fwd_sent.get(key, rows)
@@ -355,8 +367,9 @@ class MachineSession:
                                  offset=base + 4 * RESULT_HEADER_WORDS).reshape(slots, record)
             got = ring[np.arange(first, first + n) % slots]
             outs[:, t.lo:t.hi] = got[:, :n_rows]
-            if len(self.outputs) == 1:
-                losses[:] = got[:, n_rows]
+            # each loss tile holds its share: cross-entropy on the label's tile, zero elsewhere;
+            # mean squared error each tile's own terms
+            losses += got[:, n_rows]
             self.host_io_bytes += n * record * 4
         return result
 
