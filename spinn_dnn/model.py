@@ -98,7 +98,10 @@ class SpiNNakerModel:
         from spinn_dnn.trainer import session_stats
 
         t0 = time.perf_counter()
-        session = MachineSession(self.plan, self.toolchain, None, self._weights)
+        # with labels, the loss the model was compiled with (an inference machine's default is
+        # cross-entropy); batch size 0: nothing trains
+        values = None if labels is None else self.training_spec().region_values(0.0, 0, 0)
+        session = MachineSession(self.plan, self.toolchain, values, self._weights)
         got = session.feed(x, np.zeros(len(x), np.uint32) if labels is None else labels)
         self.last_predict = session_stats(session, self.boards, time.perf_counter() - t0, len(x))
         return got.outputs, (got.losses if labels is not None else None)  # summed over the loss tiles

@@ -220,3 +220,30 @@ def test_mean_squared_error_through_a_split_softmax_is_refused(tmp_path):
                               max_atoms_per_core=2)
     with pytest.raises(UnsupportedModelError, match="mean_squared_error through a softmax split over 3"):
         sm.training_spec()
+
+
+def test_a_softmax_over_24_tiles_trains_without_drops(tmp_path):
+    # every tile sends its pair to every tile: sent at once, they overran the receivers' queues from
+    # about 12 tiles up (found by an independent review); paced as activations, they do not
+    model = _mlp(("relu",), n_in=6, widths=(4,), n_out=24, seed=7)
+    initial = [w.copy() for w in model.get_weights()]
+    x, y = _data(6, 24, 8 * BATCH)
+    sm, reference, _ = _train_both(model, lambda: keras.optimizers.SGD(0.1, momentum=0.9), SCE, x, y,
+                                   tmp_path, max_atoms_per_core=1)
+    assert len(sm.plan.vertices[-1].tiles) == 24 and sm.last_run.packets_dropped == 0
+    _assert_weights_close(sm, reference, initial)
+
+
+def test_validation_loss_of_a_split_mean_squared_error_output_is_keras_s(tmp_path):
+    # an inference machine computed cross-entropy whatever the model's loss; summed over 3 tiles
+    # (found by an independent review) a sigmoid output's MSE came out as 33.0 against Keras's 0.25
+    model = _mlp(("relu",), widths=(12,), out_activation="sigmoid", seed=5)
+    x, y = _data(20, 5)
+    xv, yv = _data(20, 5, 96, seed=11)
+    one_hot, one_hot_v = np.eye(5, dtype=np.float32)[y], np.eye(5, dtype=np.float32)[yv]
+    sm, reference, history = _train_both(model, lambda: keras.optimizers.SGD(0.5, momentum=0.9), "mse", x, y,
+                                         tmp_path, targets=one_hot, max_atoms_per_core=2)
+    assert len(sm.plan.vertices[-1].tiles) == 3
+    got = sm.predict_with_losses(xv, yv.astype(np.uint32))[1]
+    np.testing.assert_allclose(np.mean(got), reference.evaluate(xv, one_hot_v, verbose=0), rtol=1e-4)
+    np.testing.assert_allclose(history.history["loss"][0], reference.history.history["loss"][0], rtol=1e-4)

@@ -293,7 +293,9 @@ static float *slot_act(uint slot) {
 // dL/dz = (p - onehot) / batch are then local (cross-entropy only: mean squared
 // error through a softmax would need another exchange).  A tile can be up to
 // 2 x in_flight samples ahead of another (each needs the others' pairs only
-// to finish a sample, not to send its own), hence the ring's size.
+// to finish a sample, not to send its own), hence the ring's size.  The pairs
+// are paced as activations are (tile_send_fwd): every tile sends to every
+// tile, and at once they overran a receiver's queue from about 12 tiles up.
 #define SMX_RING(in_flight) (2 * (in_flight))
 
 static void smx_normalise(uint sample) {
@@ -350,8 +352,8 @@ static void smx_send(const float *z) {
     }
     SPINN_ACCOUNT(SPINN_OP_FEXP, S->n_out);
     SPINN_ACCOUNT(SPINN_OP_FADD, 2 * S->n_out);
-    spin1_send_mc_packet(S->smx_out->key, float_bits(top), WITH_PAYLOAD);
-    spin1_send_mc_packet(S->smx_out->key + 1, float_bits(sum), WITH_PAYLOAD);
+    float pair[2] = {top, sum};
+    tile_send_fwd(S->smx_out, 1, pair, S->smx_out->offset, S->r.params->tile_index, S->smx_tiles);
 }
 
 static void forward(uint slot, uint sample) {

@@ -47,5 +47,7 @@ def predict(plan, toolchain, x: np.ndarray, y: np.ndarray | None = None,  # noqa
     session = MachineSession(plan, toolchain, None, weights, period_us, chunk)
     labels = np.zeros(len(x), dtype="<u4") if y is None else np.asarray(y)
     got = session.feed(x, labels)
-    return PredictResult(got.outputs, got.runs, got.losses if y is not None else None,
+    # cross-entropy: the output's one tile, or a split softmax's label tile, has each sample's loss
+    summed = len(session.outputs) == 1 or plan.layers[-1].activation == "softmax"
+    return PredictResult(got.outputs, got.runs, got.losses if y is not None and summed else None,
                          session.modeled_seconds)

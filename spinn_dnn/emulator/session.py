@@ -189,6 +189,8 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
             if kernel:  # the windows' bookkeeping and the bias adds and pooling compares (conv_ops.h)
                 cycles += rows * outputs * (2 * mod.COST_FADD + (16 + 4 * kernel) * mod.COST_WORD)
             send = SEND_GAP_US * len(v.tiles) * sent
+            if key in smx_in:  # its (max, sum) pair, paced as activations (tile_send_fwd)
+                send = max(send, SEND_GAP_US * (t.index + 2 * len(v.tiles)))
             if training and v.role != "input":
                 sends_back = v.layer >= 2 and key not in dz_sent  # W^T dz: errors, not deltas
                 cycles += rows * (back_fan_in + 1) * mod.COST_FMAC * (2 if sends_back else 1)
