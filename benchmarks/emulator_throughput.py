@@ -16,7 +16,7 @@ For where the time goes, run it under `perf record -g` and read `perf report
 
 Usage:
     .venv/bin/python benchmarks/emulator_throughput.py [--workload mnist_mlp1] [--samples 4096]
-        [--fuse-pooling] [--error-routing deltas] [--in-flight N]
+        [--fuse-pooling] [--error-routing deltas] [--in-flight N] [--taper-in-flight]
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ def main() -> None:
     ap.add_argument("--fuse-pooling", action="store_true", help="fold pooling layers onto their convolutions")
     ap.add_argument("--error-routing", default="per_tile",
                     help="how errors go back (tiling.ERROR_ROUTINGS; deltas: dL/dz to weight copies)")
+    ap.add_argument("--taper-in-flight", action="store_true",
+                    help="fewer samples in flight near the output, larger tiles there (spinn_dnn.taper)")
     ap.add_argument("--in-flight", type=int, default=None,
                     help="samples in flight per core (default: what training needs, 2 x layers + 2)")
     args = ap.parse_args()
@@ -74,7 +76,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="emu_bench_") as run_dir:  # nothing reads it after mapping
         sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=run_dir,
                                   fuse_pooling=args.fuse_pooling, in_flight=args.in_flight,
-                                  error_routing=args.error_routing)
+                                  error_routing=args.error_routing, taper_in_flight=args.taper_in_flight)
     map_s = time.perf_counter() - t0
     data = w.load_data()
     n = min(args.samples, len(data.x_train))
@@ -96,7 +98,8 @@ def main() -> None:
 
     print(json.dumps({"workload": args.workload, "fuse_pooling": args.fuse_pooling,
                       "error_routing": args.error_routing, "cores": sm.plan.n_cores,
-                      "in_flight": sm.plan.in_flight, "input_tiles": len(sm.plan.vertices[0].tiles),
+                      "in_flight": sm.plan.in_flight, "layer_in_flight": sm.plan.layer_in_flight,
+                      "input_tiles": len(sm.plan.vertices[0].tiles),
                       "batch_size": args.batch_size, "mapping_seconds": round(map_s, 2),
                       "training": train, "predict": predict,
                       "clock": "host wall time: time.perf_counter; device time: modeled (cost_model.h)"},

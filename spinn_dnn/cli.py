@@ -92,7 +92,10 @@ def map_command(args: argparse.Namespace) -> int:
     model, options, optimizer = loader(args)
     sm = from_keras(model, machine=from_options(options["machine"]), policy=options["policy"],
                     in_flight=options["in_flight"], optimizer=optimizer, run_dir=args.run_dir,
-                    max_atoms_per_core=options.get("max_atoms_per_core"))
+                    max_atoms_per_core=options.get("max_atoms_per_core"),
+                    fuse_pooling=options.get("fuse_pooling", False),
+                    error_routing=options.get("error_routing", "per_tile"),
+                    taper_in_flight=options.get("taper_in_flight", True))
     print(sm.mapping)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

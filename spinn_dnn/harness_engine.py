@@ -24,13 +24,13 @@ POLICIES = ("auto", "neuron_per_core")  # spinn_dnn.tiling.POLICIES (not importe
 EXECUTIONS = ("emulator", "hardware")
 MACHINE_FORMS = "{boards: N} | {host: ADDRESS} | {spalloc: URL, boards: N}"
 OPTION_KEYS = ("execution", "policy", "machine", "in_flight", "max_atoms_per_core", "fuse_pooling",
-               "error_routing")
+               "error_routing", "taper_in_flight")
 # how errors go back (spinn_dnn.tiling.ERROR_ROUTINGS): the thesis's designs are for the contrast
 # benchmark, not for runs
 ERROR_ROUTINGS = ("per_tile", "deltas")
 DEFAULTS: dict[str, Any] = {"execution": "emulator", "policy": "auto", "machine": {"boards": 1},
                             "in_flight": None, "max_atoms_per_core": None, "fuse_pooling": False,
-                            "error_routing": "per_tile"}
+                            "error_routing": "per_tile", "taper_in_flight": True}
 
 
 def _positive_int(value: Any, where: str, allow_none: bool = False) -> None:
@@ -90,9 +90,9 @@ class SpinnakerEngine:
                               f"allowed: {', '.join(POLICIES)}")
         _positive_int(merged["in_flight"], "engine.options.in_flight", allow_none=True)
         _positive_int(merged["max_atoms_per_core"], "engine.options.max_atoms_per_core", allow_none=True)
-        if not isinstance(merged["fuse_pooling"], bool):
-            raise ConfigError(f"engine.options.fuse_pooling: expected true or false, got "
-                              f"{merged['fuse_pooling']!r}")
+        for flag in ("fuse_pooling", "taper_in_flight"):
+            if not isinstance(merged[flag], bool):
+                raise ConfigError(f"engine.options.{flag}: expected true or false, got {merged[flag]!r}")
         if merged["error_routing"] not in ERROR_ROUTINGS:
             raise ConfigError(f"engine.options.error_routing: {merged['error_routing']!r} is not allowed; "
                               f"allowed: {', '.join(ERROR_ROUTINGS)}")
@@ -118,6 +118,7 @@ class SpinnakerEngine:
         return {"engine": self.name, "execution": self.options["execution"], "policy": self.options["policy"],
                 "machine": self.options["machine"], "in_flight": self.options["in_flight"],
                 "fuse_pooling": self.options["fuse_pooling"], "error_routing": self.options["error_routing"],
+                "taper_in_flight": self.options["taper_in_flight"],
                 "device": "SpiNNaker-1 (SpiNN-5 boards), emulated on the host" if
                 self.options["execution"] == "emulator" else "SpiNNaker-1 hardware",
                 "clock": "modeled: c_src/emulator/cost_model.h (ARM968 at 200 MHz; constants ASSUMED)",
@@ -238,7 +239,8 @@ class SpinnakerSession:
         self.sm = spinn_dnn.from_keras(model, machine=from_options(opts["machine"]), policy=opts["policy"],
                                        in_flight=opts["in_flight"], run_dir=self.run_dir,
                                        max_atoms_per_core=opts["max_atoms_per_core"],
-                                       fuse_pooling=opts["fuse_pooling"], error_routing=opts["error_routing"])
+                                       fuse_pooling=opts["fuse_pooling"], error_routing=opts["error_routing"],
+                                       taper_in_flight=opts["taper_in_flight"])
         from spinn_dnn.emulator.session import PROGRAM_OF_ROLE
 
         missing = sorted({t.role for v in self.sm.plan.vertices for t in v.tiles} - set(PROGRAM_OF_ROLE))

@@ -18,6 +18,7 @@ from spinn_dnn.keys import allocate_keys
 from spinn_dnn.layers import Layer
 from spinn_dnn.machine import CORES_PER_BOARD, Machine, VirtualMachine, boards_for
 from spinn_dnn.plan import Plan
+from spinn_dnn.taper import taper
 from spinn_dnn.tiling import finalise_memory, tile_layers
 from spinn_dnn.toolchain_process import ToolchainResult, run_toolchain
 
@@ -172,11 +173,14 @@ def _put(target: np.ndarray, where: tuple, values: np.ndarray, layer: Layer, til
 
 def plan_model(model: Any, policy: str = "auto", in_flight: int | None = None,
                optimizer: dict[str, float] | None = None, max_atoms_per_core: int | None = None,
-               error_routing: str = "per_tile", fuse_pooling: bool = False) -> Plan:
+               error_routing: str = "per_tile", fuse_pooling: bool = False,
+               taper_in_flight: bool = True) -> Plan:
     """The mapping plan of a Keras model (no toolchain yet): tiles, routes, keys, memory.
 
     `fuse_pooling` folds each pooling layer onto the convolution before it
     (spinn_dnn.fusion): fewer packets and cores, the same forward values.
+    `taper_in_flight` gives layers near the output fewer samples in flight and
+    lets their tiles grow where the pipeline's pace allows (spinn_dnn.taper).
     """
     layers = import_model(model)
     if in_flight is None:  # as without fusion, so that a fused tile's convolution gets the same DTCM
@@ -189,11 +193,20 @@ def plan_model(model: Any, policy: str = "auto", in_flight: int | None = None,
         if policy == "auto":
             plain_vertices, _ = tile_layers(plain, policy, in_flight, max_atoms_per_core, error_routing)
             caps = fused_caps(layers, plain_vertices, plain)
-    vertices, routes = tile_layers(layers, policy, in_flight, max_atoms_per_core, error_routing, caps)
-    plan = Plan(model.name, policy, in_flight, layers, vertices, routes, dict(optimizer or DEFAULT_OPTIMIZER),
-                error_routing)
-    finalise_memory(plan)
-    allocate_keys(plan)
+
+    def build(slots: int | list[int], more_caps: dict[int, int]) -> Plan:
+        all_caps = {**(caps or {}), **more_caps}
+        vertices, routes = tile_layers(layers, policy, slots, max_atoms_per_core, error_routing, all_caps)
+        plan = Plan(model.name, policy, in_flight, layers, vertices, routes,
+                    dict(optimizer or DEFAULT_OPTIMIZER), error_routing,
+                    None if isinstance(slots, int) else list(slots))
+        finalise_memory(plan)
+        allocate_keys(plan)
+        return plan
+
+    plan = build(in_flight, {})
+    if taper_in_flight and policy == "auto":
+        plan = taper(plan, build)
     return plan
 
 
@@ -201,7 +214,7 @@ def from_keras(model: Any, machine: Machine | None = None, policy: str = "auto",
                optimizer: dict[str, float] | None = None, run_dir: str | Path | None = None,
                verify: bool = True, max_atoms_per_core: int | None = None,
                timeout_s: float = 600, error_routing: str = "per_tile",
-               fuse_pooling: bool = False) -> SpiNNakerModel:
+               fuse_pooling: bool = False, taper_in_flight: bool = True) -> SpiNNakerModel:
     """Import, tile, place, key and route a Keras model on `machine` (default: virtual SpiNN-5 boards).
 
     The toolchain runs in its own process rooted at `run_dir` (a fresh temporary
@@ -212,11 +225,13 @@ def from_keras(model: Any, machine: Machine | None = None, policy: str = "auto",
     backward pass (every error to every tile of the layer below, sent back to
     back), kept to reproduce its drops; "multicast" the same routing, paced.
     `fuse_pooling` computes each pooling layer on the tiles of the convolution
-    before it (spinn_dnn.fusion).
+    before it (spinn_dnn.fusion).  `taper_in_flight` gives layers near the output
+    fewer samples in flight (spinn_dnn.taper).
     """
     t0 = time.perf_counter()
     machine = machine or VirtualMachine()
-    plan = plan_model(model, policy, in_flight, optimizer, max_atoms_per_core, error_routing, fuse_pooling)
+    plan = plan_model(model, policy, in_flight, optimizer, max_atoms_per_core, error_routing, fuse_pooling,
+                      taper_in_flight)
     needed = boards_for(plan.n_cores)
     boards = getattr(machine, "boards", None)
     if boards is not None and needed > boards:

@@ -120,6 +120,11 @@ class Plan:
     routes: list[Route]
     optimizer: dict[str, float]
     error_routing: str = "per_tile"  # tiling.ERROR_ROUTINGS
+    layer_in_flight: list[int] | None = None  # per layer index, when they taper (training.layer_slots)
+
+    def slots(self, layer_index: int) -> int:
+        """Samples in flight the tiles of a layer hold (their input and error buffers)."""
+        return self.in_flight if self.layer_in_flight is None else self.layer_in_flight[layer_index]
 
     def vertex(self, label: str) -> VertexPlan:
         for v in self.vertices:

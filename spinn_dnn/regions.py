@@ -172,7 +172,7 @@ def params(plan: Plan, vertex: VertexPlan, tile: Tile, work_bytes: int) -> np.nd
         "stride_h": layer.strides[0], "stride_w": layer.strides[1],
         "pad_top": layer.pads[0], "pad_left": layer.pads[1],
         "pool": POOL_KINDS.index(_pool_kind(layer)), "activation": ACTIVATIONS.index(layer.activation),
-        "use_bias": int(layer.use_bias), "dropout": layer.dropout, "in_flight": plan.in_flight,
+        "use_bias": int(layer.use_bias), "dropout": layer.dropout, "in_flight": plan.slots(layer.index),
         "row_block": tile.row_block, "col_block": tile.col_block, "n_col_blocks": n_cols,
         "is_output": int(is_output),
         "samples_per_load": memory.SAMPLES_PER_LOAD if tile.role == "input" or is_output else 0,

@@ -29,6 +29,7 @@ class LayerReport:
     chips: int
     dtcm_max_bytes: int
     sdram_bytes: int
+    in_flight: int = 0  # samples in flight its tiles hold (fewer near the output when tapered)
 
 
 @dataclass
@@ -66,12 +67,16 @@ class Mapping:
         return json.dumps(self.to_json(), indent=2)
 
     def __str__(self) -> str:
-        head = ("layer", "kind", "shape", "act", "tiles", "atoms/tile", "cores", "chips", "DTCM max", "SDRAM")
+        head = ("layer", "kind", "shape", "act", "tiles", "atoms/tile", "cores", "chips", "in flight",
+                "DTCM max", "SDRAM")
         rows = [head] + [(r.layer, r.kind, r.shape, r.activation, str(r.tiles), str(r.atoms_per_tile),
-                          str(r.cores), str(r.chips), f"{r.dtcm_max_bytes:,}", f"{r.sdram_bytes:,}")
+                          str(r.cores), str(r.chips), str(r.in_flight), f"{r.dtcm_max_bytes:,}",
+                          f"{r.sdram_bytes:,}")
                          for r in self.layers]
         widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-        lines = [f"{self.model}: policy {self.policy}, {self.machine}, {self.in_flight} samples in flight"]
+        tapered = any(r.in_flight != self.in_flight for r in self.layers if r.kind != "input")
+        lines = [f"{self.model}: policy {self.policy}, {self.machine}, {self.in_flight} samples in flight"
+                 + (" in the first layer, fewer above (tapered)" if tapered else "")]
         for i, row in enumerate(rows):
             lines.append("  ".join(c.ljust(w) if j < 4 else c.rjust(w) for j, (c, w) in
                                    enumerate(zip(row, widths, strict=True))))
@@ -113,7 +118,8 @@ def build(plan: Plan, result: ToolchainResult, walk: WalkSummary, machine: str, 
             layer.name, layer.kind, f"{h}x{w}x{c}", layer.activation, [v.label for v in vs], len(tiles),
             max(v.atoms_per_tile for v in vs), len(tiles), len(chips),
             max(t.bytes_in("dtcm") for t in tiles),
-            sum(sum(result.region_sizes[(t.vertex, t.index)].values()) for t in tiles)))
+            sum(sum(result.region_sizes[(t.vertex, t.index)].values()) for t in tiles),
+            plan.slots(layer.index)))
     packets = {p: 0 for p in PARTITIONS}
     deliveries = {p: 0 for p in PARTITIONS}
     for r in plan.routes:

@@ -19,6 +19,8 @@ fields overlap, and sends its input errors only to the tiles that own them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from spinn_dnn import memory
@@ -30,6 +32,12 @@ from spinn_dnn.plan import MemoryItem, Plan, Route, Tile, VertexPlan
 POLICIES = ("auto", "neuron_per_core")
 RING_BATCH = 32  # the batch size the per-sample figures of a per-batch reduction assume
 ERROR_ROUTINGS = ("per_tile", "multicast", "thesis", "deltas")
+InFlight = int | Sequence[int]  # one count for every layer, or one per layer index
+
+
+def slots_of(in_flight: InFlight, layer_index: int) -> int:
+    """Samples in flight a layer's tiles keep buffers for."""
+    return in_flight if isinstance(in_flight, int) else in_flight[layer_index]
 
 
 def sends_deltas(layer: Layer) -> bool:
@@ -204,7 +212,7 @@ def _split_dense(layer: Layer, s: int, prev_out: list[Tile]) -> tuple[VertexPlan
             VertexPlan(acc_label, layer.index, "acc", n, rb, accs))
 
 
-def tile_layers(layers: list[Layer], policy: str, in_flight: int,
+def tile_layers(layers: list[Layer], policy: str, in_flight: InFlight,
                 max_atoms_per_core: int | None = None,
                 error_routing: str = "per_tile",
                 atom_caps: dict[int, int] | None = None) -> tuple[list[VertexPlan], list[Route]]:
@@ -215,7 +223,8 @@ def tile_layers(layers: list[Layer], policy: str, in_flight: int,
     `error_routing` (ERROR_ROUTINGS): "per_tile" sends each error to the tile that
     owns its atom; "multicast" sends every error to every tile of the layer below,
     paced; "thesis" multicasts them too, sent back to back as the thesis
-    prototype did (kept to reproduce its dropped packets).  `atom_caps` (layer index: atoms)
+    prototype did (kept to reproduce its dropped packets).  `in_flight` is one count of samples
+    in flight for every layer or one per layer index (training.layer_slots).  `atom_caps` (layer index: atoms)
     bounds a layer's atoms per tile (spinn_dnn.fusion.fused_caps).
 
     A layer whose tiles do not fit with the key entries of forward runs (fwd_runs) takes its
@@ -341,7 +350,7 @@ def input_atoms_per_tile(first: Layer, first_tiles: list[Tile], atoms_per_tile: 
     return p
 
 
-def _tile_once(layers: list[Layer], policy: str, in_flight: int, max_atoms_per_core: int | None,
+def _tile_once(layers: list[Layer], policy: str, in_flight: InFlight, max_atoms_per_core: int | None,
                error_routing: str, caps: dict[int, int],
                per_tile_layers: frozenset[int] = frozenset(),
                whole_fwd: frozenset[int] = frozenset()) -> tuple[list[VertexPlan], list[Route]]:
@@ -361,7 +370,7 @@ def _tile_once(layers: list[Layer], policy: str, in_flight: int, max_atoms_per_c
         candidates = [p for p in candidates if p <= caps.get(layer.index, p)]
         chosen = None
         for p in candidates:
-            tiles = _layer_tiles(layer, label, p, in_flight, prev_out, len(layers))
+            tiles = _layer_tiles(layer, label, p, slots_of(in_flight, layer.index), prev_out, len(layers))
             if _fits(tiles):
                 chosen = VertexPlan(label, layer.index, _role(layer), layer.n_atoms, p, tiles)
                 break
@@ -371,7 +380,7 @@ def _tile_once(layers: list[Layer], policy: str, in_flight: int, max_atoms_per_c
             outs.append(chosen)
             continue
         if layer.kind == "dense" and policy == "auto":
-            blocks, accs = _split_dense(layer, in_flight, prev_out)
+            blocks, accs = _split_dense(layer, slots_of(in_flight, layer.index), prev_out)
             vertices += [blocks, accs]
             ins.append(blocks)
             outs.append(accs)
@@ -623,7 +632,7 @@ def _tile_mask(layer: Layer, tile: Tile) -> np.ndarray:
     return receptive_mask(layer, tile.lo, tile.hi)
 
 
-def exact_memory(vertices: list[VertexPlan], routes: list[Route], in_flight: int,
+def exact_memory(vertices: list[VertexPlan], routes: list[Route], in_flight: InFlight,
                  layers: list[Layer]) -> dict[tuple[str, int], list[MemoryItem]]:
     """Every tile's memory items once the routes are known: the exact key table (an entry per
     incoming source) and error buffers (one per tile sending it errors)."""
@@ -643,6 +652,7 @@ def exact_memory(vertices: list[VertexPlan], routes: list[Route], in_flight: int
                     kernel.add(d)
     out = {}
     for v in vertices:
+        slots = slots_of(in_flight, v.layer)
         for t in v.tiles:
             ref = (v.label, t.index)
             items = []
@@ -651,11 +661,11 @@ def exact_memory(vertices: list[VertexPlan], routes: list[Route], in_flight: int
                     continue
                 if m.where == "dtcm" and m.name == "error buffers":
                     if ref in kernel:
-                        m = memory.kernel_delta_buffers(deltas[ref], t.n_atoms, in_flight)
+                        m = memory.kernel_delta_buffers(deltas[ref], t.n_atoms, slots)
                     elif ref in deltas:
-                        m = memory.delta_buffers(deltas[ref], in_flight, entries.get(ref, 0))
+                        m = memory.delta_buffers(deltas[ref], slots, entries.get(ref, 0))
                     else:
-                        m = memory.error_buffers(t.n_atoms, in_flight, err_senders.get(ref, 0))
+                        m = memory.error_buffers(t.n_atoms, slots, err_senders.get(ref, 0))
                 items.append(m)
             if ref in copy_units:
                 items += memory.weight_copy(*copy_units[ref])
@@ -690,7 +700,7 @@ def delta_copies(vertices: list[VertexPlan], routes: list[Route],
 
 def finalise_memory(plan: Plan) -> None:
     """Replace the estimates (key table, error buffers) by the exact figures and check every budget."""
-    exact = exact_memory(plan.vertices, plan.routes, plan.in_flight, plan.layers)
+    exact = exact_memory(plan.vertices, plan.routes, plan.layer_in_flight or plan.in_flight, plan.layers)
     for v in plan.vertices:
         for t in v.tiles:
             t.memory = exact[(v.label, t.index)]

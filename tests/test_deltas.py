@@ -145,6 +145,8 @@ def test_lenet5_fused_with_deltas_matches_keras(tmp_path):
     assert all(sends_deltas(sm.plan.layers[i]) for i in senders if i != c3.layer)
     assert {r.pid for r in sm.plan.routes if r.src[0] == "C3"} >= {"dz", "csum"}
     assert not any(r.pid == "bwd" for r in sm.plan.routes)
+    # tapered (spinn_dnn.taper, the default): C5 keeps 8 samples in flight, not 16, on tiles of 8 filters
+    assert (sm.plan.slots(sm.plan.vertex("C5").layer), sm.plan.vertex("C5").atoms_per_tile) == (8, 8)
     _train_both_and_compare(sm, reference, initial, x, y)
     c1 = sm.plan.vertex("C1").tiles
     kernel_copies = sum(regions.kernel_delta_sender(sm.plan, t) is not None for t in c1)
@@ -229,7 +231,8 @@ def test_a_layer_whose_copies_do_not_fit_sends_per_tile_errors_and_trains_as_ker
     # 784-512-512-10: the first hidden layer's tiles cannot hold the second's 512 deltas per sample in
     # flight and a copy of its columns even at one atom a tile, so the second sends per_tile errors;
     # the output still sends deltas (before the fallback the mapping stopped with DoesNotFitError).
-    # Its 10-way softmax takes two tiles, which share their sums (layer.c, Softmax across tiles)
+    # Its 10-way softmax takes two tiles, which share their sums (layer.c, Softmax across tiles); untapered,
+    # as with the output's 4 slots in flight (spinn_dnn.taper) the softmax fits one tile
     keras.utils.set_random_seed(4)
     inputs = keras.Input((784,))
     h = keras.layers.Dense(512, activation="relu")(inputs)
@@ -238,7 +241,7 @@ def test_a_layer_whose_copies_do_not_fit_sends_per_tile_errors_and_trains_as_ker
     initial = [w.copy() for w in model.get_weights()]
     reference = _compiled_pair(model, 0.05)
     sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=tmp_path,
-                              error_routing="deltas")
+                              error_routing="deltas", taper_in_flight=False)
     assert per_tile_fallbacks(sm.plan) == [2]
     assert len(sm.plan.vertices[-1].tiles) == 2
     assert {(sm.plan.vertex(r.src[0]).layer, r.pid) for r in sm.plan.routes if r.pid in ("bwd", "dz")} == {

@@ -92,6 +92,25 @@ def test_map_command_prints_and_writes_json(tmp_path, capsys):
     assert "engine.options.policy" in capsys.readouterr().err
 
 
+def test_map_command_maps_with_the_configs_engine_options(tmp_path, capsys):
+    # fusion, error routing and tapering were once left at their defaults by `map`
+    pytest.importorskip("spinnaker_graph_front_end")
+    import pickle
+
+    from spinn_dnn.cli import main
+
+    sets = ["engine.options.fuse_pooling=true", "engine.options.error_routing=deltas",
+            "engine.options.taper_in_flight=false"]
+    args = ["map", str(CONFIGS[2]), "--run-dir", str(tmp_path / "run")]
+    assert main(args + [a for s in sets for a in ("--set", s)]) == 0
+    plan = pickle.loads((tmp_path / "run" / "plan.pickle").read_bytes())
+    assert plan.error_routing == "deltas" and plan.layer_in_flight is None
+    assert any(layer.fused for layer in plan.layers)
+    assert "tapered" not in capsys.readouterr().out
+    assert main(["map", str(CONFIGS[2]), "--run-dir", str(tmp_path / "run2")]) == 0
+    assert "fewer above (tapered)" in capsys.readouterr().out
+
+
 def test_map_command_on_saved_keras_models(tmp_path, capsys):
     keras = pytest.importorskip("keras")
     from spinn_dnn.cli import main
