@@ -16,7 +16,7 @@ For where the time goes, run it under `perf record -g` and read `perf report
 
 Usage:
     .venv/bin/python benchmarks/emulator_throughput.py [--workload mnist_mlp1] [--samples 4096]
-        [--fuse-pooling] [--error-routing deltas] [--in-flight N] [--taper-in-flight]
+        [--fuse-pooling] [--error-routing deltas] [--in-flight N] [--untapered]
 """
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ def main() -> None:
     ap.add_argument("--fuse-pooling", action="store_true", help="fold pooling layers onto their convolutions")
     ap.add_argument("--error-routing", default="per_tile",
                     help="how errors go back (tiling.ERROR_ROUTINGS; deltas: dL/dz to weight copies)")
-    ap.add_argument("--taper-in-flight", action="store_true",
-                    help="fewer samples in flight near the output, larger tiles there (spinn_dnn.taper)")
+    ap.add_argument("--untapered", action="store_true",
+                    help="every layer keeps the first layer's samples in flight (default: fewer near the "
+                         "output, larger tiles there: spinn_dnn.taper)")
     ap.add_argument("--in-flight", type=int, default=None,
                     help="samples in flight per core (default: what training needs, 2 x layers + 2)")
     args = ap.parse_args()
@@ -76,7 +77,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="emu_bench_") as run_dir:  # nothing reads it after mapping
         sm = spinn_dnn.from_keras(model, machine=spinn_dnn.VirtualMachine(boards=1), run_dir=run_dir,
                                   fuse_pooling=args.fuse_pooling, in_flight=args.in_flight,
-                                  error_routing=args.error_routing, taper_in_flight=args.taper_in_flight)
+                                  error_routing=args.error_routing, taper_in_flight=not args.untapered)
     map_s = time.perf_counter() - t0
     data = w.load_data()
     n = min(args.samples, len(data.x_train))
