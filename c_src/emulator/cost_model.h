@@ -63,6 +63,11 @@
 #define EMU_COST_FDIV 120u
 #define EMU_COST_FEXP 1200u
 #define EMU_COST_WORD 1u
+// ASSUMED: an unsigned division (or remainder) by a value known only at run time.
+// The ARM968 has no divide instruction; GCC calls libgcc's __aeabi_uidivmod, which
+// on ARMv5 normalises with CLZ and then takes about 3 cycles a quotient bit: with
+// the call, some 20 cycles for small quotients and 70 for 20-bit ones.
+#define EMU_COST_UDIV 40u
 // ASSUMED: a core's own (non-DMA) read or write of one word in SDRAM, through
 // the chip's network-on-chip: tens of cycles of latency per access.
 #define EMU_COST_SDRAM_WORD 24u

@@ -498,6 +498,7 @@ PyMODINIT_FUNC PyInit__emulator(void) {
             PyModule_AddIntConstant(mod, "ISR_CYCLES", EMU_ISR_CYCLES) < 0 ||
             PyModule_AddIntConstant(mod, "COST_FMUL", EMU_COST_FMUL) < 0 ||
             PyModule_AddIntConstant(mod, "COST_SDRAM_WORD", EMU_COST_SDRAM_WORD) < 0 ||
+            PyModule_AddIntConstant(mod, "COST_UDIV", EMU_COST_UDIV) < 0 ||
             PyModule_AddIntConstant(mod, "HOST_BYTES_PER_S", EMU_HOST_BYTES_PER_S) < 0) {
         Py_DECREF(&MachineType);
         Py_DECREF(mod);

@@ -40,7 +40,8 @@ enum spinn_op {
     SPINN_OP_FEXP = 4,  // one expf (softmax, sigmoid, tanh)
     SPINN_OP_WORD = 5,  // one 32-bit integer load/store/ALU step of bookkeeping
     SPINN_OP_SDRAM_WORD = 6,  // one 32-bit word read or written in SDRAM by the core itself (not DMA)
-    SPINN_N_OPS = 7
+    SPINN_OP_UDIV = 7,  // one integer division by a run-time value (quotient and remainder: one call)
+    SPINN_N_OPS = 8
 };
 
 #ifdef SPINN_HOST

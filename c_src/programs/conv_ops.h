@@ -37,6 +37,7 @@ static inline conv_window_t conv_window_at(const params_t *p, uint oy, uint ox, 
 }
 
 static inline conv_window_t conv_window(const params_t *p, uint atom) {
+    SPINN_ACCOUNT(SPINN_OP_UDIV, 2);  // the atom's position and channel; its row and column
     uint position = atom / p->out_c;
     return conv_window_at(p, position / p->out_w, position % p->out_w, atom % p->out_c);
 }

@@ -35,6 +35,7 @@ static inline void pool_corner(const params_t *p, uint atom, int *top, int *left
 }
 
 static inline pool_span_t pool_span(const params_t *p, uint atom) {
+    SPINN_ACCOUNT(SPINN_OP_UDIV, 2);  // the atom's position and channel; its row and column
     pool_span_t s;
     s.channel = atom % p->out_c;
     int top, left;
@@ -120,6 +121,7 @@ typedef struct {
 
 static inline void keep_delta(const params_t *p, pool_deltas_t *out, uint i, uint cy, uint cx, float d) {
     int top, left;
+    SPINN_ACCOUNT(SPINN_OP_UDIV, 2);
     pool_corner(p, p->atom_lo + i, &top, &left);
     uint k = i * pool_window_size(p) + (uint) ((int) cy - top) * p->pool_kernel_w + (uint) ((int) cx - left);
     out->d[k] = d;
@@ -150,6 +152,7 @@ static inline void conv_pool_backward(const params_t *p, const float *w, float *
             float d = dy[i], a = y[i];
             activation_backward(p->activation, &a, &d, 1);
             uint cy = argmax[i] / p->out_w, cx = argmax[i] % p->out_w;
+            SPINN_ACCOUNT(SPINN_OP_UDIV, 1);
             if (deltas) {
                 keep_delta(p, deltas, i, cy, cx, d);
             }

@@ -216,6 +216,7 @@ SPINN_STATE_DECLARE(layer_state_t);
 static void pump(uint unused0, uint unused1);
 
 static uint batch_of(uint sample) {
+    SPINN_ACCOUNT(SPINN_OP_UDIV, 3);
     return tile_batch_of(S->opt->epoch_samples, S->opt->batch_size, sample);
 }
 
@@ -457,6 +458,7 @@ static void dz_drain(uint unused0, uint unused1) {
     S->drain_queued = 0;
     while (S->fifo_head != S->fifo_tail) {
         uint at = S->fifo_head++ % S->fifo_size;
+        SPINN_ACCOUNT(SPINN_OP_UDIV, 5);  // the queue's index; the delta's atom, position and tap
         uint word = S->fifo_key[at];
         float d = S->fifo_val[at];
         uint slot = word >> 24;
@@ -503,7 +505,8 @@ static void update(void) {
 
 // The row holding ring value v's filter (ring_lo + v / row_length), or n_rows if this tile
 // holds no copy of it.
-static uint ring_row(uint v) {
+static uint ring_row(uint v) {  // (its caller's v % row_length comes with the quotient)
+    SPINN_ACCOUNT(SPINN_OP_UDIV, 1);
     return S->row_of[S->ring_lo + v / S->row_length];
 }
 
@@ -722,6 +725,7 @@ static void pump(uint unused0, uint unused1) {
         return;  // the weights' DMA is still going: on_dma pumps when it is done
     }
     if (S->training && S->bwd_next < S->fwd_next) {
+        SPINN_ACCOUNT(SPINN_OP_UDIV, 1);
         uint slot = S->bwd_next % S->in_flight;
         if (S->received_bwd[slot] == S->expected_bwd) {
             S->received_bwd[slot] = 0;
@@ -729,6 +733,7 @@ static void pump(uint unused0, uint unused1) {
             return;  // backward pumps again when it is done
         }
     }
+    SPINN_ACCOUNT(SPINN_OP_UDIV, 1);
     uint slot = S->fwd_next % S->in_flight;
     if (S->received[slot] != S->expected || S->fwd_next >= S->bwd_done + S->in_flight) {
         return;  // its inputs are not all in (or the slot still holds an earlier sample)
@@ -783,6 +788,7 @@ static void on_packet(uint key, uint payload) {
                 S->x[slot * S->n_x + at] = bits_float(payload);
             }
             SPINN_ACCOUNT(SPINN_OP_WORD, 7);
+            SPINN_ACCOUNT(SPINN_OP_UDIV, 2);  // the sample, and its slot
             if (++S->received[slot] == S->expected && sample == S->fwd_next) {
                 spin1_schedule_callback(pump, 0, 0, 1);
             }
@@ -793,6 +799,7 @@ static void on_packet(uint key, uint payload) {
                 return;
             }
             uint slot = sample % S->in_flight;
+            SPINN_ACCOUNT(SPINN_OP_UDIV, 2);  // the sample, and its slot
             if (S->kernel_copy) {  // queued for dz_drain, which counts it in
                 uint k = key - in->key;
                 if (k >= in->count || S->fifo_tail - S->fifo_head >= S->fifo_size ||
@@ -804,6 +811,7 @@ static void on_packet(uint key, uint payload) {
                 S->fifo_key[at] = (slot << 24) | ((uint) e << 16) | k;
                 S->fifo_val[at] = bits_float(payload);
                 SPINN_ACCOUNT(SPINN_OP_WORD, 14);
+                SPINN_ACCOUNT(SPINN_OP_UDIV, 1);  // the queue's index (batch_of counts its own)
                 if (!S->drain_queued) {
                     S->drain_queued = 1;
                     spin1_schedule_callback(dz_drain, 0, 0, 1);
@@ -846,6 +854,7 @@ static void on_packet(uint key, uint payload) {
             }
             S->smx[((sample % ring) * S->smx_tiles + in->offset) * 2 + k] = bits_float(payload);
             SPINN_ACCOUNT(SPINN_OP_WORD, 8);
+            SPINN_ACCOUNT(SPINN_OP_UDIV, 1);
             if (++S->smx_in[sample % ring] == 2 * S->smx_tiles && sample == S->smx_done) {
                 spin1_schedule_callback(smx_finish, 0, 0, 1);
             }

@@ -158,9 +158,10 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
             rows = t.n_atoms
             span = 0 if v.role == "input" else t.in_hi - t.in_lo  # inputs used per sample
             key = (v.label, t.index)
-            # a packet: the interrupt, entry_of's binary search (8 words a step) and the handler's words
+            # a packet: the interrupt, entry_of's binary search (8 words a step) and the handler's words,
+            # and two divisions (its sample, and that sample's slot)
             steps = math.ceil(math.log2(entries.get(key, 0) + 1)) + 1
-            per_packet = mod.ISR_CYCLES + (8 * steps + 8) * mod.COST_WORD
+            per_packet = mod.ISR_CYCLES + (8 * steps + 8) * mod.COST_WORD + 2 * mod.COST_UDIV
             # multiply-adds per output: a receptive field (conv, pool) or every input (dense)
             fan_in = layer.fan_in if v.role in ("conv", "pool") else span
             weights = len(t.channels) * (fan_in + 1) if v.role == "conv" else (
@@ -185,6 +186,12 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
             # a margin the tick has always had)
             sent = fwd_sent.get(key, rows)
             cycles += sent * mod.SEND_CYCLES + 2 * mod.TASK_DISPATCH_CYCLES  # its sends; forward and pump
+            # pump's divisions (its slots and, training, batch_of), twice a sample
+            cycles += 2 * (5 if training else 1) * mod.COST_UDIV
+            if v.role in ("conv", "pool"):  # each atom's window: its position and channel, row and column
+                cycles += rows * 2 * mod.COST_UDIV * (2 if training else 1)
+                if training and layer.fused:  # the winner's row and column, the delta's window corner
+                    cycles += rows * 3 * mod.COST_UDIV
             kernel = layer.kernel[0] * layer.kernel[1] if v.role == "conv" else 0
             if kernel:  # the windows' bookkeeping and the bias adds and pooling compares (conv_ops.h)
                 cycles += rows * outputs * (2 * mod.COST_FADD + (16 + 4 * kernel) * mod.COST_WORD)
@@ -210,6 +217,7 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
                 if key in kernel_copy:  # queued, then its window compared with every atom (dz_drain)
                     hits = kernel_hits.get(key, 0.0)  # multiply-adds: the atoms inside the windows
                     cycles += deltas * (per_packet + (54 + 12 * rows) * mod.COST_WORD) + hits * mod.COST_FMAC
+                    cycles += deltas * 9 * mod.COST_UDIV  # the queue's index twice, batch_of, the window
                     # the copy steps when the next layer's ring ends (below), not before this tile's ring
                     update = max(update, step)
                 else:
@@ -227,7 +235,7 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
                 # kernel kind: the tiles below step their copies once the ring's final sums are in
                 copies = max((size for sender, size in kernel_copy.values() if sender == v.label), default=0)
                 copy_cycles = copies * (3 * mod.COST_FMAC + 2 * mod.COST_SDRAM_WORD)
-                after = max(values * 3 * mod.COST_FMAC, copy_cycles)
+                after = max(values * (3 * mod.COST_FMAC + mod.COST_UDIV), copy_cycles)
                 update = max(update, first + ring_us * per_us + after)
     return per_tile, update
 
