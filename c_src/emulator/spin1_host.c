@@ -34,15 +34,22 @@ void *spinn_core_state(void) {
     return me()->dtcm;
 }
 
+static const uint op_cost[SPINN_N_OPS] = {
+    [SPINN_OP_FMAC] = EMU_COST_FMAC, [SPINN_OP_FADD] = EMU_COST_FADD, [SPINN_OP_FMUL] = EMU_COST_FMUL,
+    [SPINN_OP_FDIV] = EMU_COST_FDIV, [SPINN_OP_FEXP] = EMU_COST_FEXP, [SPINN_OP_WORD] = EMU_COST_WORD,
+    [SPINN_OP_SDRAM_WORD] = EMU_COST_SDRAM_WORD, [SPINN_OP_UDIV] = EMU_COST_UDIV,
+};
+
+static uint64_t op_cycles(enum spinn_op op, uint count) {
+    return (uint) op < SPINN_N_OPS ? (uint64_t) op_cost[op] * count : 0;
+}
+
 void spinn_account(enum spinn_op op, uint count) {
-    static const uint cost[SPINN_N_OPS] = {
-        [SPINN_OP_FMAC] = EMU_COST_FMAC, [SPINN_OP_FADD] = EMU_COST_FADD, [SPINN_OP_FMUL] = EMU_COST_FMUL,
-        [SPINN_OP_FDIV] = EMU_COST_FDIV, [SPINN_OP_FEXP] = EMU_COST_FEXP, [SPINN_OP_WORD] = EMU_COST_WORD,
-        [SPINN_OP_SDRAM_WORD] = EMU_COST_SDRAM_WORD, [SPINN_OP_UDIV] = EMU_COST_UDIV,
-    };
-    if ((uint) op < SPINN_N_OPS) {
-        emu_charge(me(), (uint64_t) cost[op] * count);
-    }
+    emu_charge(me(), op_cycles(op, count));
+}
+
+void spinn_account2(enum spinn_op op_a, uint count_a, enum spinn_op op_b, uint count_b) {
+    emu_charge(me(), op_cycles(op_a, count_a) + op_cycles(op_b, count_b));
 }
 
 // ---- simulation control ----------------------------------------------------

@@ -57,12 +57,15 @@ typedef struct spinn_program {
 // for one core from start to end; the next call of the function asks again).
 void *spinn_core_state(void) __attribute__((const));
 void spinn_account(enum spinn_op op, uint count);
+// Two kinds in one call: the packet handler's path is the emulator's hottest, and a call costs the host.
+void spinn_account2(enum spinn_op op_a, uint count_a, enum spinn_op op_b, uint count_b);
 
 #define SPINN_STATE_DECLARE(type) typedef char spinn_state_declared_##type
 #define SPINN_STATE(type) ((type *) spinn_core_state())
 #define SPINN_PROGRAM(name, type, entry_fn) \
     const spinn_program_t spinn_program_##name = {#name, (uint) sizeof(type), entry_fn}
 #define SPINN_ACCOUNT(op, count) spinn_account((op), (count))
+#define SPINN_ACCOUNT2(op_a, count_a, op_b, count_b) spinn_account2((op_a), (count_a), (op_b), (count_b))
 
 #else  // ARM
 
@@ -71,6 +74,7 @@ void spinn_account(enum spinn_op op, uint count);
 #define SPINN_PROGRAM(name, type, entry_fn) \
     void c_main(void) { entry_fn(); }
 #define SPINN_ACCOUNT(op, count) ((void) 0)
+#define SPINN_ACCOUNT2(op_a, count_a, op_b, count_b) ((void) 0)
 
 #endif
 

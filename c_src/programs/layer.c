@@ -146,6 +146,8 @@ typedef struct {
     uint *received_bwd; // per slot: bwd packets so far
     uint fwd_next;      // next sample to compute forward (in order)
     uint bwd_next;      // next sample to compute backward
+    uint fwd_slot, bwd_slot;  // their slots (sample % in_flight), kept as they advance: pump runs
+                              // often, and a division is a library call on the ARM968
     uint bwd_done;      // samples whose backward pass is done (their slot is free)
     uint batches_done;  // weight updates applied
     uint ready;
@@ -458,7 +460,6 @@ static void dz_drain(uint unused0, uint unused1) {
     S->drain_queued = 0;
     while (S->fifo_head != S->fifo_tail) {
         uint at = S->fifo_head++ % S->fifo_size;
-        SPINN_ACCOUNT(SPINN_OP_UDIV, 5);  // the queue's index; the delta's atom, position and tap
         uint word = S->fifo_key[at];
         float d = S->fifo_val[at];
         uint slot = word >> 24;
@@ -487,7 +488,8 @@ static void dz_drain(uint unused0, uint unused1) {
             }
         }
         SPINN_ACCOUNT(SPINN_OP_FMAC, hits);
-        SPINN_ACCOUNT(SPINN_OP_WORD, 40 + 12 * S->n_out);
+        // and five divisions: the queue's index; the delta's atom, position and tap
+        SPINN_ACCOUNT2(SPINN_OP_WORD, 40 + 12 * S->n_out, SPINN_OP_UDIV, 5);
         if (++S->received_bwd[slot] == S->expected_bwd) {
             spin1_schedule_callback(pump, 0, 0, 1);
         }
@@ -725,16 +727,15 @@ static void pump(uint unused0, uint unused1) {
         return;  // the weights' DMA is still going: on_dma pumps when it is done
     }
     if (S->training && S->bwd_next < S->fwd_next) {
-        SPINN_ACCOUNT(SPINN_OP_UDIV, 1);
-        uint slot = S->bwd_next % S->in_flight;
+        uint slot = S->bwd_slot;
         if (S->received_bwd[slot] == S->expected_bwd) {
             S->received_bwd[slot] = 0;
+            S->bwd_slot = slot + 1 == S->in_flight ? 0 : slot + 1;
             spin1_schedule_callback(backward, slot, S->bwd_next++, 1);
             return;  // backward pumps again when it is done
         }
     }
-    SPINN_ACCOUNT(SPINN_OP_UDIV, 1);
-    uint slot = S->fwd_next % S->in_flight;
+    uint slot = S->fwd_slot;
     if (S->received[slot] != S->expected || S->fwd_next >= S->bwd_done + S->in_flight) {
         return;  // its inputs are not all in (or the slot still holds an earlier sample)
     }
@@ -745,6 +746,7 @@ static void pump(uint unused0, uint unused1) {
         return;  // the previous batch's update comes first
     }
     S->received[slot] = 0;
+    S->fwd_slot = slot + 1 == S->in_flight ? 0 : slot + 1;
     spin1_schedule_callback(forward, slot, S->fwd_next++, 1);
 }
 
@@ -787,8 +789,7 @@ static void on_packet(uint key, uint payload) {
             if (at < S->n_x) {  // a source tile may hold atoms no receptive field here covers
                 S->x[slot * S->n_x + at] = bits_float(payload);
             }
-            SPINN_ACCOUNT(SPINN_OP_WORD, 7);
-            SPINN_ACCOUNT(SPINN_OP_UDIV, 2);  // the sample, and its slot
+            SPINN_ACCOUNT2(SPINN_OP_WORD, 7, SPINN_OP_UDIV, 2);  // and two divisions: the sample, its slot
             if (++S->received[slot] == S->expected && sample == S->fwd_next) {
                 spin1_schedule_callback(pump, 0, 0, 1);
             }
@@ -798,8 +799,7 @@ static void on_packet(uint key, uint payload) {
                 spin1_exit(EXIT_OVERRUN);  // an error or delta for a sample this tile has not sent
                 return;
             }
-            uint slot = sample % S->in_flight;
-            SPINN_ACCOUNT(SPINN_OP_UDIV, 2);  // the sample, and its slot
+            uint slot = sample % S->in_flight;  // (with the sample: two divisions, counted below)
             if (S->kernel_copy) {  // queued for dz_drain, which counts it in
                 uint k = key - in->key;
                 if (k >= in->count || S->fifo_tail - S->fifo_head >= S->fifo_size ||
@@ -810,8 +810,7 @@ static void on_packet(uint key, uint payload) {
                 uint at = S->fifo_tail++ % S->fifo_size;
                 S->fifo_key[at] = (slot << 24) | ((uint) e << 16) | k;
                 S->fifo_val[at] = bits_float(payload);
-                SPINN_ACCOUNT(SPINN_OP_WORD, 14);
-                SPINN_ACCOUNT(SPINN_OP_UDIV, 1);  // the queue's index (batch_of counts its own)
+                SPINN_ACCOUNT2(SPINN_OP_WORD, 14, SPINN_OP_UDIV, 3);  // and the queue's index (batch_of: its own)
                 if (!S->drain_queued) {
                     S->drain_queued = 1;
                     spin1_schedule_callback(dz_drain, 0, 0, 1);
@@ -830,7 +829,7 @@ static void on_packet(uint key, uint payload) {
                         bits_float(payload);
                 }
             }
-            SPINN_ACCOUNT(SPINN_OP_WORD, 8);
+            SPINN_ACCOUNT2(SPINN_OP_WORD, 8, SPINN_OP_UDIV, 2);
             if (++S->received_bwd[slot] == S->expected_bwd && sample == S->bwd_next) {
                 spin1_schedule_callback(pump, 0, 0, 1);
             }

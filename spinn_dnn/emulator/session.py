@@ -186,8 +186,8 @@ def tile_stage_cycles(plan, training: bool) -> tuple[dict[tuple[str, int], float
             # a margin the tick has always had)
             sent = fwd_sent.get(key, rows)
             cycles += sent * mod.SEND_CYCLES + 2 * mod.TASK_DISPATCH_CYCLES  # its sends; forward and pump
-            # pump's divisions (its slots and, training, batch_of), twice a sample
-            cycles += 2 * (5 if training else 1) * mod.COST_UDIV
+            # training, pump's batch_of (three divisions) before each forward pass
+            cycles += (3 if training else 0) * mod.COST_UDIV
             if v.role in ("conv", "pool"):  # each atom's window: its position and channel, row and column
                 cycles += rows * 2 * mod.COST_UDIV * (2 if training else 1)
                 if training and layer.fused:  # the winner's row and column, the delta's window corner
