@@ -204,10 +204,17 @@ def plan_model(model: Any, policy: str = "auto", in_flight: int | None = None,
         allocate_keys(plan)
         return plan
 
-    plan = build(in_flight, {})
-    if taper_in_flight and policy == "auto":
-        plan = taper(plan, build)
-    return plan
+    if not (taper_in_flight and policy == "auto"):
+        return build(in_flight, {})
+    try:
+        untapered = build(in_flight, {})
+    except DoesNotFitError:
+        try:
+            return taper(None, build, layers, in_flight)  # fewer slots above may make it fit
+        except DoesNotFitError:
+            pass
+        raise
+    return taper(untapered, build, layers, in_flight)
 
 
 def from_keras(model: Any, machine: Machine | None = None, policy: str = "auto", in_flight: int | None = None,

@@ -23,17 +23,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from spinn_dnn.errors import DoesNotFitError
 from spinn_dnn.layers import Layer
 from spinn_dnn.plan import Plan
 
 
 def layer_slots(layers: list[Layer], in_flight: int) -> list[int]:
-    """Per layer index, its samples in flight: min(in_flight, 2 x layers from it to the output + 2)."""
-    slots = []
-    for i in range(len(layers)):
-        above = sum(1 + int(layer.fused) for layer in layers[max(i, 1):])
-        slots.append(min(in_flight, 2 * above + 2))
-    return slots
+    """Per layer index, its samples in flight: 2 x (layers from it to the output) + 2, plus what
+    `in_flight` adds above the first layer's such count, and never more than `in_flight`.
+
+    The first layer (and the input) keeps `in_flight`, whether a user raised it
+    (for more margin: every layer gets the same extra) or lowered it."""
+    def needed(i: int) -> int:
+        return 2 * sum(1 + int(layer.fused) for layer in layers[max(i, 1):]) + 2
+
+    extra = max(0, in_flight - needed(1)) if len(layers) > 1 else 0
+    return [in_flight if i <= 1 else min(in_flight, needed(i) + extra) for i in range(len(layers))]
 
 
 def layer_stage_cycles(plan: Plan, training: bool) -> dict[int, float]:
@@ -49,27 +54,38 @@ def layer_stage_cycles(plan: Plan, training: bool) -> dict[int, float]:
     return out
 
 
-def taper(untapered: Plan, build: Callable[[list[int], dict[int, int]], Plan]) -> Plan:
+def taper(untapered: Plan | None, build: Callable[[list[int], dict[int, int]], Plan], layers: list[Layer],
+          in_flight: int) -> Plan:
     """The tapered plan: `build(slots, caps)` maps with per-layer slots and atoms-per-tile caps.
 
     Starts with no caps beyond the untapered plan's own fused caps (passed in by
     `build`); each layer whose slowest tile comes out slower than the untapered
     plan's slowest, training or predicting (evaluation runs at its own pace), is
-    capped at its untapered atoms per tile, and the mapping is redone.  Every
-    round caps at least one more layer, so it ends; if every layer ends up capped
-    the result has the untapered tiles with fewer slots.
+    capped at its untapered atoms per tile, and the mapping is redone.  The
+    untapered plan is kept whenever the tapered one would be slower anywhere
+    (a capped layer slowed by its re-tiled neighbours; a split Dense layer,
+    which caps do not bound) or does not fit (more tiles above can overflow the
+    error buffers of a layer below).  With no untapered plan (it does not fit
+    DTCM) the tapered one is taken as it comes, or DoesNotFitError raised.
     """
+    slots = layer_slots(layers, in_flight)
+    if untapered is None:
+        return build(slots, {})
     pace = {mode: max(layer_stage_cycles(untapered, mode).values(), default=0.0) for mode in (True, False)}
-    slots = layer_slots(untapered.layers, untapered.in_flight)
     atoms = {}
     for v in untapered.vertices:
         atoms[v.layer] = min(atoms.get(v.layer, v.atoms_per_tile), v.atoms_per_tile)
     caps: dict[int, int] = {}
-    for _ in range(len(untapered.layers) + 1):
-        plan = build(slots, caps)
+    for _ in range(len(layers) + 1):
+        try:
+            plan = build(slots, caps)
+        except DoesNotFitError:
+            return untapered
         slow = {li for mode in (True, False) for li, cycles in layer_stage_cycles(plan, mode).items()
-                if cycles > pace[mode] and li not in caps}
+                if cycles > pace[mode]}
         if not slow:
             return plan
+        if slow <= set(caps):
+            return untapered  # capping again cannot help
         caps.update({li: atoms[li] for li in slow})
-    return plan
+    return untapered

@@ -74,3 +74,44 @@ def test_the_taper_option_is_a_boolean_on_by_default():
     assert SpinnakerEngine.validate_options({})["taper_in_flight"] is True
     with pytest.raises(ConfigError, match="taper_in_flight: expected true or false, got 'no'"):
         SpinnakerEngine.validate_options({"taper_in_flight": "no"})
+
+
+def test_a_raised_in_flight_raises_every_layer_by_as_much():
+    # the first layer keeps what the user asked for (it used to be cut to the default), and the
+    # layers above get the same margin; a lowered in_flight only lowers
+    layers = import_model(_lenet5())
+    assert taper.layer_slots(layers, 22) == [22, 22, 20, 18, 16, 14, 12, 10]
+    fused = plan_model(_lenet5(), fuse_pooling=True, error_routing="deltas", in_flight=22)
+    assert [fused.slots(i) for i in range(len(fused.layers))] == [22, 22, 18, 14, 12, 10]
+    assert fused.in_flight == 22
+
+
+def _dense(widths: list[int]) -> keras.Model:
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((widths[0],))
+    h = inputs
+    for n in widths[1:-1]:
+        h = keras.layers.Dense(n, activation="relu")(h)
+    return keras.Model(inputs, keras.layers.Dense(widths[-1], activation="softmax")(h))
+
+
+def test_a_tapered_plan_that_does_not_fit_gives_way_to_the_untapered_one():
+    # (found in review) tapered, the 1024-wide layer's tiles shrink to 4 atoms and 256 of them send
+    # the 64-wide layer per_tile errors it has no room for: the mapping used to stop there
+    model = _dense([784, 64, 1024, 512, 10])
+    untapered = plan_model(model, error_routing="deltas", taper_in_flight=False)
+    plan = plan_model(model, error_routing="deltas")
+    assert plan.layer_in_flight is None
+    assert [(v.label, v.atoms_per_tile, len(v.tiles)) for v in plan.vertices] == [
+        (v.label, v.atoms_per_tile, len(v.tiles)) for v in untapered.vertices]
+
+
+def test_a_split_layer_that_caps_cannot_bound_keeps_the_untapered_pace():
+    # (found in review) a Dense layer split in blocks takes no atom cap: tapered, its blocks doubled
+    # and the tick with them
+    model = _dense([16, 32, 2048, 2048, 10])
+    untapered = plan_model(model, max_atoms_per_core=32, taper_in_flight=False)
+    plan = plan_model(model, max_atoms_per_core=32)
+    assert any(v.role == "block" for v in plan.vertices)
+    for training in (True, False):
+        assert tick_us(plan, training) <= tick_us(untapered, training)
