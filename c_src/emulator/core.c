@@ -82,6 +82,7 @@ int emu_core_queue_task(emu_core_t *core, callback_t cb, uint arg0, uint arg1, u
         return 0;
     }
     q->q[(q->head + q->n++) % EMU_TASK_QUEUE_SIZE] = (emu_task_t) {cb, arg0, arg1};
+    core->tasks_queued++;
     return 1;
 }
 
@@ -93,7 +94,7 @@ void emu_core_packet(emu_machine_t *m, emu_core_t *core, uint key, uint data, ui
         count_drop(m, core, key, &core->c.dropped_rx);
         return;
     }
-    core->rx[(core->rx_head + core->rx_n++) % m->rx_capacity] = (emu_packet_t) {key, data, has_payload};
+    core->rx[(core->rx_head + core->rx_n++) & m->rx_mask] = (emu_packet_t) {key, data, has_payload};
     emu_core_service(m, core);
 }
 
@@ -123,7 +124,7 @@ static void irq_busy(emu_machine_t *m, emu_core_t *core) {
 // One packet from the input queue, at interrupt level.
 static void take_packet(emu_machine_t *m, emu_core_t *core) {
     emu_packet_t pkt = core->rx[core->rx_head];
-    core->rx_head = (core->rx_head + 1) % m->rx_capacity;
+    core->rx_head = (core->rx_head + 1) & m->rx_mask;
     core->rx_n--;
     uint event = pkt.has_payload ? MCPL_PACKET_RECEIVED : MC_PACKET_RECEIVED;
     emu_slot_t slot = core->slots[event];
@@ -176,12 +177,16 @@ static void take_irq(emu_machine_t *m, emu_core_t *core) {
 }
 
 static int next_task(emu_core_t *core, emu_task_t *out) {
+    if (!core->tasks_queued) {
+        return 0;
+    }
     for (uint pr = 1; pr <= EMU_N_TASK_QUEUES; pr++) {
         emu_task_queue_t *q = &core->tasks[pr];
         if (q->n) {
             *out = q->q[q->head];
             q->head = (q->head + 1) % EMU_TASK_QUEUE_SIZE;
             q->n--;
+            core->tasks_queued--;
             return 1;
         }
     }
@@ -189,12 +194,7 @@ static int next_task(emu_core_t *core, emu_task_t *out) {
 }
 
 static int tasks_waiting(const emu_core_t *core) {
-    for (uint pr = 1; pr <= EMU_N_TASK_QUEUES; pr++) {
-        if (core->tasks[pr].n) {
-            return 1;
-        }
-    }
-    return 0;
+    return core->tasks_queued != 0;
 }
 
 // Runs whatever the core can run now, and asks to be woken when it can run

@@ -59,6 +59,21 @@ typedef struct {
 } emu_core_counters_t;
 
 typedef struct emu_core {
+    // What every packet touches comes first, in the struct's first cache lines: a delivery
+    // reaches a core whose state is rarely in the host's cache (150 cores' DTCM and state
+    // outgrow its L2), and fields spread over the struct cost a miss each.
+    uint64_t now;        // modeled clock of the callback running now (start + cycles charged)
+    uint64_t irq_free;   // interrupt level busy until
+    uint64_t task_end;   // the running queued callback ends then
+    uint64_t wake_at;    // a WAKE event is pending at this time (0: none)
+    emu_packet_t *rx;    // ring of the machine's rx_slots (a power of two >= rx_capacity)
+    uint rx_head, rx_n;
+    uint irq_n;
+    uint tasks_queued;   // callbacks waiting in all the task queues together
+    int task_running;
+    int exited;
+    emu_slot_t slots[NUM_EVENTS];
+    emu_core_counters_t c;
     uint id, chip, x, y, p;
     const spinn_program_t *program;
     struct emu_machine *machine;
@@ -68,30 +83,20 @@ typedef struct emu_core {
     uint dtcm_limit;  // EMU_DTCM_BYTES - EMU_STACK_BYTES
     void *ds_metadata;  // data_specification_metadata_t in the chip's SDRAM
     uint n_regions;
-    emu_slot_t slots[NUM_EVENTS];
     emu_task_queue_t tasks[EMU_N_TASK_QUEUES + 1];  // index = priority (0 unused)
-    emu_packet_t *rx;  // ring of the machine's rx_capacity
-    uint rx_head, rx_n;
     emu_irq_t irq[EMU_IRQ_QUEUE_SIZE];
-    uint irq_head, irq_n;
+    uint irq_head;
     emu_dma_t dma[EMU_DMA_QUEUE_SIZE];
     uint dma_head, dma_n, dma_next_id;
     uint64_t dma_free;  // when the DMA engine finishes its last queued transfer
     uint user_events_pending;
-    // time
-    uint64_t now;        // modeled clock of the callback running now (start + cycles charged)
-    uint64_t irq_free;   // interrupt level busy until
-    uint64_t task_end;   // the running queued callback ends then
-    int task_running;
-    uint64_t wake_at;    // a WAKE event is pending at this time (0: none)
     // timer
     uint64_t timer_period;  // cycles; 0 = no timer
     uint64_t timer_phase;
     uint timer_generation;
     uint ticks;
-    int started, exited, paused;
+    int started, paused;
     uint exit_code;
-    emu_core_counters_t c;
     emu_keystats_t keys;  // per key: sent, received, dropped
 } emu_core_t;
 
@@ -126,7 +131,8 @@ typedef struct emu_machine {
     emu_tree_cache_t trees;  // each (chip, key) sent so far: the chips, links and cores it reaches
     uint64_t *arrival;       // scratch for router.c: when each node of a tree is reached
     uint arrival_cap;
-    uint rx_capacity;
+    uint rx_capacity;  // packets a core's input queue holds
+    uint rx_mask;      // its ring's slots - 1: a power of two, so no host division per packet
     int stop_on_drop;
     // count sent and received packets per key and core (what the routing tests compare
     // with the key walk); a hash lookup per delivery, so training sessions leave it off.

@@ -19,6 +19,11 @@ emu_machine_t *emu_machine_new(uint rx_capacity, int stop_on_drop) {
     }
     emu_ks_init(&m->router_drops);
     m->rx_capacity = rx_capacity ? rx_capacity : EMU_RX_QUEUE_DEFAULT;
+    uint slots = 1;
+    while (slots < m->rx_capacity) {
+        slots <<= 1;
+    }
+    m->rx_mask = slots - 1;
     m->stop_on_drop = stop_on_drop;
     return m;
 }
@@ -159,12 +164,15 @@ int emu_add_core(emu_machine_t *m, uint chip_index, uint p, const spinn_program_
     if (!grow((void **) &m->cores, &m->cap_cores, m->n_cores, sizeof(emu_core_t *))) {
         return -1;
     }
-    emu_core_t *core = calloc(1, sizeof(*core));
+    // on a cache line of its own, so that the fields every packet touches share one or two
+    size_t core_bytes = (sizeof(emu_core_t) + 63u) & ~(size_t) 63u;
+    emu_core_t *core = aligned_alloc(64, core_bytes);
     if (!core) {
         return -1;
     }
+    memset(core, 0, core_bytes);
     core->dtcm = calloc(1, EMU_DTCM_BYTES);
-    core->rx = calloc(m->rx_capacity, sizeof(emu_packet_t));
+    core->rx = calloc(m->rx_mask + 1, sizeof(emu_packet_t));
     if (!core->dtcm || !core->rx) {
         emu_core_free(core);
         return -1;
