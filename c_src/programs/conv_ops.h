@@ -99,14 +99,15 @@ static inline uint receptive_cover(const params_t *p, uint per_channel, uint32_t
 
 // One output before the activation: the kernel row (bias last) over the window's taps.
 static inline float conv_dot(const params_t *p, const conv_window_t *win, const float *row, const float *x) {
+    // a window row's taps, all channels of each, lie side by side in x and in the kernel row:
+    // one run per row, summed in the same order as tap by tap and channel by channel
     float acc = 0.0f;
-    for (uint ky = win->ky0; ky < win->ky1; ky++) {
-        for (uint kx = win->kx0; kx < win->kx1; kx++) {
-            const float *xi = &x[window_input(p, win, ky, kx)];
-            const float *wi = &row[(ky * p->kernel_w + kx) * p->in_c];
-            for (uint c = 0; c < p->in_c; c++) {
-                acc += wi[c] * xi[c];
-            }
+    uint run = (win->kx1 - win->kx0) * p->in_c;
+    for (uint ky = win->ky0; run && ky < win->ky1; ky++) {
+        const float *xi = &x[window_input(p, win, ky, win->kx0)];
+        const float *wi = &row[(ky * p->kernel_w + win->kx0) * p->in_c];
+        for (uint j = 0; j < run; j++) {
+            acc += wi[j] * xi[j];
         }
     }
     return acc + row[p->kernel_h * p->kernel_w * p->in_c];
@@ -116,17 +117,18 @@ static inline float conv_dot(const params_t *p, const conv_window_t *win, const 
 // last) += d x over the window, and dx (if any) += W d.
 static inline void conv_backward_at(const params_t *p, const conv_window_t *win, const float *row, float *grow,
                                     const float *x, float d, float *dx) {
-    for (uint ky = win->ky0; ky < win->ky1; ky++) {
-        for (uint kx = win->kx0; kx < win->kx1; kx++) {
-            uint at = window_input(p, win, ky, kx);
-            uint k = (ky * p->kernel_w + kx) * p->in_c;
-            for (uint c = 0; c < p->in_c; c++) {
-                grow[k + c] += d * x[at + c];
-            }
-            if (dx) {
-                for (uint c = 0; c < p->in_c; c++) {
-                    dx[at + c] += row[k + c] * d;
-                }
+    // by window row, as conv_dot: each gradient and dx element takes one term, so the order of
+    // the runs does not change a value
+    uint run = (win->kx1 - win->kx0) * p->in_c;
+    for (uint ky = win->ky0; run && ky < win->ky1; ky++) {
+        uint at = window_input(p, win, ky, win->kx0);
+        uint k = (ky * p->kernel_w + win->kx0) * p->in_c;
+        for (uint j = 0; j < run; j++) {
+            grow[k + j] += d * x[at + j];
+        }
+        if (dx) {
+            for (uint j = 0; j < run; j++) {
+                dx[at + j] += row[k + j] * d;
             }
         }
     }
