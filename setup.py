@@ -23,7 +23,8 @@ emulator = Extension(
     define_macros=[("SPINN_HOST", "1")],
     libraries=["m"],  # expf, tanhf in the activations
     extra_compile_args=["-std=c11", "-O2", "-ffp-contract=off", "-fno-fast-math", "-fno-strict-aliasing",
-                        "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+                        "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-fvisibility=hidden", "-flto=auto"],
+    extra_link_args=["-flto=auto", "-O2"],
 )
 
 setup(ext_modules=[emulator])
