@@ -42,6 +42,9 @@ class SpiNNakerModel:
         # (cycles, seed): train under the emulator's timing fuzz (EmulatedMachine.from_mapping),
         # for tests that a program's result does not hang on the order its events come in
         self.timing_jitter: tuple[int, int] | None = None
+        # False: the emulator makes a WAKE event for every queued packet instead of taking it
+        # ahead (core.c); for the test that both give the same run
+        self.take_ahead_packets = True
 
     def region(self, vertex: str, tile: int, name: str) -> bytes:
         """A tile's region: WEIGHTS as trained so far, the rest as the toolchain's data spec holds it."""

@@ -161,7 +161,7 @@ class Trainer:
             momentum = self.session.momentum()
             self.carried = self.carried + MachineCounters.of(self.session)
         self.session = MachineSession(self.sm.plan, self.sm.toolchain, values, self.sm.weight_regions(),
-                                      jitter=self.sm.timing_jitter)
+                                      jitter=self.sm.timing_jitter, take_ahead=self.sm.take_ahead_packets)
         if momentum:
             self.session.load_momentum(momentum)
         if self._resumed:  # the machine it stands in for would have been sent this epoch's rate

@@ -38,8 +38,8 @@ static uint64_t jitter(emu_machine_t *m) {
 }
 
 static void run_callback(emu_machine_t *m, emu_core_t *core, callback_t cb, uint a0, uint a1,
-                         uint64_t overhead) {
-    core->now = m->now + overhead;
+                         uint64_t start) {
+    core->now = start;
     core->c.callbacks++;
     emu_set_current(core);
     cb(a0, a1);
@@ -86,11 +86,20 @@ int emu_core_queue_task(emu_core_t *core, callback_t cb, uint arg0, uint arg1, u
     return 1;
 }
 
+// Packets taken ahead whose modeled take has come have left the input queue.
+static void retire_ahead(emu_machine_t *m, emu_core_t *core) {
+    while (core->ahead_n && core->ahead_at[core->ahead_head] <= m->now) {
+        core->ahead_head = (core->ahead_head + 1) & m->rx_mask;
+        core->ahead_n--;
+    }
+}
+
 void emu_core_packet(emu_machine_t *m, emu_core_t *core, uint key, uint data, uint has_payload) {
     if (core->exited) {
         return;
     }
-    if (core->rx_n == m->rx_capacity) {
+    retire_ahead(m, core);
+    if (core->rx_n + core->ahead_n == m->rx_capacity) {
         count_drop(m, core, key, &core->c.dropped_rx);
         return;
     }
@@ -111,18 +120,20 @@ void emu_core_irq(emu_machine_t *m, emu_core_t *core, uint event, uint arg0, uin
     emu_core_service(m, core);
 }
 
-// Interrupt level took `cycles` from now: it is busy, and a running task is delayed.
-static void irq_busy(emu_machine_t *m, emu_core_t *core) {
-    uint64_t cycles = core->now - m->now;
+// Interrupt level took the cycles from `start` to the core's clock: it is busy, and a running
+// task is delayed.
+static void irq_busy(emu_core_t *core, uint64_t start) {
+    uint64_t cycles = core->now - start;
     core->irq_free = core->now;
     core->c.busy_cycles += cycles;
-    if (core->task_running && core->task_end > m->now) {
+    if (core->task_running && core->task_end > start) {
         core->task_end += cycles;
     }
 }
 
-// One packet from the input queue, at interrupt level.
-static void take_packet(emu_machine_t *m, emu_core_t *core) {
+// One packet from the input queue, at interrupt level, from cycle `start` (the machine's clock,
+// or later: take_ahead).
+static void take_packet(emu_machine_t *m, emu_core_t *core, uint64_t start) {
     emu_packet_t pkt = core->rx[core->rx_head];
     core->rx_head = (core->rx_head + 1) & m->rx_mask;
     core->rx_n--;
@@ -131,16 +142,16 @@ static void take_packet(emu_machine_t *m, emu_core_t *core) {
     emu_keystat_t *ks = m->key_stats ? emu_ks_get(&core->keys, pkt.key) : NULL;
     if (!slot.cb) {
         core->c.unhandled++;  // the API reads and discards a packet nobody asked for
-        core->now = m->now + EMU_ISR_CYCLES;
+        core->now = start + EMU_ISR_CYCLES;
     } else if (slot.priority <= 0) {
         core->c.received++;
         if (ks) {
             ks->received++;
         }
         m->deliveries++;
-        run_callback(m, core, slot.cb, pkt.key, pkt.data, EMU_ISR_CYCLES);
+        run_callback(m, core, slot.cb, pkt.key, pkt.data, start + EMU_ISR_CYCLES);
     } else {
-        core->now = m->now + EMU_ISR_CYCLES;
+        core->now = start + EMU_ISR_CYCLES;
         if (emu_core_queue_task(core, slot.cb, pkt.key, pkt.data, (uint) slot.priority)) {
             core->c.received++;
             if (ks) {
@@ -151,7 +162,7 @@ static void take_packet(emu_machine_t *m, emu_core_t *core) {
             count_drop(m, core, pkt.key, &core->c.dropped_task_queue);
         }
     }
-    irq_busy(m, core);
+    irq_busy(core, start);
 }
 
 static void take_irq(emu_machine_t *m, emu_core_t *core) {
@@ -165,7 +176,7 @@ static void take_irq(emu_machine_t *m, emu_core_t *core) {
     if (!slot.cb) {
         core->now = m->now + EMU_ISR_CYCLES;
     } else if (slot.priority <= 0) {
-        run_callback(m, core, slot.cb, ev.arg0, ev.arg1, EMU_ISR_CYCLES);
+        run_callback(m, core, slot.cb, ev.arg0, ev.arg1, m->now + EMU_ISR_CYCLES);
     } else {
         core->now = m->now + EMU_ISR_CYCLES;
         if (!emu_core_queue_task(core, slot.cb, ev.arg0, ev.arg1, (uint) slot.priority)) {
@@ -173,7 +184,7 @@ static void take_irq(emu_machine_t *m, emu_core_t *core) {
                      core->p, slot.priority, ev.event);
         }
     }
-    irq_busy(m, core);
+    irq_busy(core, m->now);
 }
 
 static int next_task(emu_core_t *core, emu_task_t *out) {
@@ -197,12 +208,33 @@ static int tasks_waiting(const emu_core_t *core) {
     return core->tasks_queued != 0;
 }
 
+// Whether the core may take its next queued packet now on the host, at the modeled cycle its
+// interrupt level frees (`at`), instead of from a WAKE event then.  Between now and `at` the core
+// runs nothing else (interrupt level is busy; packets come first when it frees, in queue order),
+// and what may reach it in between only joins its queues: later packets, which are then taken
+// ahead in turn, and ticks, DMA completions and host signals, which are refused here because a
+// handler could see their effects (the tick count, the DMA queue).  Deliveries before `at` still
+// find the packet in the input queue (ahead_at; at `at` itself it counts as taken), so the drops
+// are those of taking it then.  What differs: the packet's handler runs on the host before events of other cores in
+// between (cores share nothing but packets, which are timed by their modeled send cycles), and
+// events it makes are numbered before theirs, which only orders events of the same cycle.
+static int take_ahead(const emu_machine_t *m, const emu_core_t *core, uint64_t at) {
+    return m->take_ahead && at <= m->run_until && !core->timer_period && !core->dma_n &&
+           !core->user_events_pending && core->ahead_n <= m->rx_mask;
+}
+
 // Runs whatever the core can run now, and asks to be woken when it can run
 // more.  A core with nothing waiting is not woken: the next packet or event
 // calls this again (half the events a delivery would otherwise cost).
 void emu_core_service(emu_machine_t *m, emu_core_t *core) {
     while (!core->exited && !m->stopped) {
         if (core->irq_free > m->now) {
+            if (core->rx_n && take_ahead(m, core, core->irq_free)) {
+                uint64_t at = core->irq_free;
+                core->ahead_at[(core->ahead_head + core->ahead_n++) & m->rx_mask] = at;
+                take_packet(m, core, at);
+                continue;
+            }
             if (core->rx_n || core->irq_n) {
                 emu_core_wake_at(m, core, core->irq_free);
             } else if (tasks_waiting(core)) {
@@ -218,7 +250,7 @@ void emu_core_service(emu_machine_t *m, emu_core_t *core) {
             return;
         }
         if (core->rx_n) {
-            take_packet(m, core);
+            take_packet(m, core, m->now);
             continue;
         }
         if (core->irq_n) {
@@ -236,7 +268,7 @@ void emu_core_service(emu_machine_t *m, emu_core_t *core) {
         if (!next_task(core, &task)) {
             return;  // idle: the API's wait-for-interrupt
         }
-        run_callback(m, core, task.cb, task.arg0, task.arg1, EMU_TASK_DISPATCH_CYCLES + jitter(m));
+        run_callback(m, core, task.cb, task.arg0, task.arg1, m->now + EMU_TASK_DISPATCH_CYCLES + jitter(m));
         core->task_running = 1;
         core->task_end = core->now;
         core->c.busy_cycles += core->now - m->now;
@@ -277,6 +309,7 @@ void emu_core_free(emu_core_t *core) {
     }
     free(core->dtcm);
     free(core->rx);
+    free(core->ahead_at);
     emu_ks_free(&core->keys);
     free(core);
 }

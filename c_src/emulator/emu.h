@@ -70,6 +70,10 @@ typedef struct emu_core {
     uint rx_head, rx_n;
     uint irq_n;
     uint tasks_queued;   // callbacks waiting in all the task queues together
+    // packets taken ahead of the host's clock (core.c, take_ahead): when each is taken in
+    // modeled time, a ring as large as rx; until then each still fills the input queue
+    uint64_t *ahead_at;
+    uint ahead_head, ahead_n;
     int task_running;
     int exited;
     emu_slot_t slots[NUM_EVENTS];
@@ -133,6 +137,8 @@ typedef struct emu_machine {
     uint arrival_cap;
     uint rx_capacity;  // packets a core's input queue holds
     uint rx_mask;      // its ring's slots - 1: a power of two, so no host division per packet
+    uint64_t run_until;  // emu_run's limit while it runs, else 0: no packet is taken beyond it
+    int take_ahead;      // queued packets taken ahead of the host's clock (core.c); 0 for tests to compare
     int stop_on_drop;
     // count sent and received packets per key and core (what the routing tests compare
     // with the key walk); a hash lookup per delivery, so training sessions leave it off.

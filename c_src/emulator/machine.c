@@ -25,6 +25,7 @@ emu_machine_t *emu_machine_new(uint rx_capacity, int stop_on_drop) {
     }
     m->rx_mask = slots - 1;
     m->stop_on_drop = stop_on_drop;
+    m->take_ahead = 1;
     return m;
 }
 
@@ -173,7 +174,8 @@ int emu_add_core(emu_machine_t *m, uint chip_index, uint p, const spinn_program_
     memset(core, 0, core_bytes);
     core->dtcm = calloc(1, EMU_DTCM_BYTES);
     core->rx = calloc(m->rx_mask + 1, sizeof(emu_packet_t));
-    if (!core->dtcm || !core->rx) {
+    core->ahead_at = calloc(m->rx_mask + 1, sizeof(uint64_t));
+    if (!core->dtcm || !core->rx || !core->ahead_at) {
         emu_core_free(core);
         return -1;
     }
@@ -288,7 +290,16 @@ static int live(const emu_event_t *ev, void *ctx) {
     }
 }
 
+static int run_events(emu_machine_t *m, uint64_t max_cycles);
+
 int emu_run(emu_machine_t *m, uint64_t max_cycles) {
+    m->run_until = max_cycles;
+    int result = run_events(m, max_cycles);
+    m->run_until = 0;
+    return result;
+}
+
+static int run_events(emu_machine_t *m, uint64_t max_cycles) {
     emu_event_t ev;
     int purged = 0;
     while (!m->stopped) {

@@ -9,6 +9,7 @@ extern const spinn_program_t spinn_program_input;
 extern const spinn_program_t spinn_program_layer;
 extern const spinn_program_t spinn_program_test_echo;
 extern const spinn_program_t spinn_program_test_slow_sink;
+extern const spinn_program_t spinn_program_test_slow_isr;
 extern const spinn_program_t spinn_program_test_memory;
 extern const spinn_program_t spinn_program_test_priorities;
 
@@ -17,6 +18,7 @@ const spinn_program_t *const emu_programs[] = {
     &spinn_program_layer,
     &spinn_program_test_echo,
     &spinn_program_test_slow_sink,
+    &spinn_program_test_slow_isr,
     &spinn_program_test_memory,
     &spinn_program_test_priorities,
     NULL,

@@ -18,12 +18,13 @@ typedef struct {
 } MachineObject;
 
 static int Machine_init(MachineObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"rx_queue", "stop_on_drop", "key_stats", "jitter_cycles", "jitter_seed", NULL};
+    static char *kwlist[] = {"rx_queue", "stop_on_drop", "key_stats", "jitter_cycles", "jitter_seed", "take_ahead",
+                             NULL};
     unsigned int rx_queue = EMU_RX_QUEUE_DEFAULT, jitter_cycles = 0;
     unsigned long long jitter_seed = 1;
-    int stop_on_drop = 1, key_stats = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|IppIK", kwlist, &rx_queue, &stop_on_drop, &key_stats,
-                                     &jitter_cycles, &jitter_seed)) {
+    int stop_on_drop = 1, key_stats = 1, take_ahead = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|IppIKp", kwlist, &rx_queue, &stop_on_drop, &key_stats,
+                                     &jitter_cycles, &jitter_seed, &take_ahead)) {
         return -1;
     }
     if (rx_queue < 1) {
@@ -39,6 +40,7 @@ static int Machine_init(MachineObject *self, PyObject *args, PyObject *kwds) {
     self->m->key_stats = key_stats;
     self->m->jitter_cycles = jitter_cycles;
     self->m->jitter_state = jitter_seed ? jitter_seed : 1;  // xorshift stays at zero from zero
+    self->m->take_ahead = take_ahead;
     return 0;
 }
 

@@ -111,11 +111,14 @@ class EmulatedMachine:
                  tables: Mapping[Chip, Iterable[TableEntry]], cores: Iterable[CoreSpec],
                  rx_queue: int | None = None, stop_on_drop: bool = True,
                  partition_of_key: Callable[[int], str | None] | None = None, key_stats: bool = True,
-                 jitter: tuple[int, int] | None = None) -> None:
+                 jitter: tuple[int, int] | None = None, take_ahead: bool = True) -> None:
         mod = _module()
         cycles, seed = jitter or (0, 1)
+        # take_ahead=False: a WAKE event for every queued packet, as the emulator did before it
+        # took them ahead (core.c); only for tests that the two runs are the same
         self._m = mod.Machine(rx_queue=rx_queue or mod.RX_QUEUE_DEFAULT, stop_on_drop=stop_on_drop,
-                              key_stats=key_stats, jitter_cycles=cycles, jitter_seed=seed)
+                              key_stats=key_stats, jitter_cycles=cycles, jitter_seed=seed,
+                              take_ahead=take_ahead)
         self.chip_index: dict[Chip, int] = {}
         for chip in sorted(chips):
             self.chip_index[chip] = self._m.add_chip(*chip)
@@ -140,7 +143,8 @@ class EmulatedMachine:
     @classmethod
     def from_mapping(cls, plan, toolchain, programs: Callable[[object], str],  # noqa: ANN001
                      rx_queue: int | None = None, stop_on_drop: bool = True,
-                     key_stats: bool = True, jitter: tuple[int, int] | None = None) -> EmulatedMachine:
+                     key_stats: bool = True, jitter: tuple[int, int] | None = None,
+                     take_ahead: bool = True) -> EmulatedMachine:
         """The machine a spinn_dnn mapping describes; `programs(tile)` names each tile's program.
 
         `plan` is a spinn_dnn.plan.Plan and `toolchain` the ToolchainResult of the
@@ -169,7 +173,7 @@ class EmulatedMachine:
                 cores.append(CoreSpec(toolchain.placements[ref], programs(t), regs, t.label))
         owner = _key_owners(plan)
         return cls(toolchain.chips, toolchain.links, tables, cores, rx_queue, stop_on_drop,
-                   lambda key: _find_owner(owner, key), key_stats, jitter)
+                   lambda key: _find_owner(owner, key), key_stats, jitter, take_ahead)
 
     def run(self, max_cycles: int = 10**9, raise_on_drop: bool = True,
             exit_codes: Mapping[int, str] | None = None) -> RunResult:

@@ -273,7 +273,7 @@ class MachineSession:
     def __init__(self, plan, toolchain, optimizer: dict | None = None,  # noqa: ANN001
                  weights: dict[tuple[str, int], bytes] | None = None, period_us: int | None = None,
                  chunk: int | None = None, stop_on_drop: bool = True,
-                 jitter: tuple[int, int] | None = None) -> None:
+                 jitter: tuple[int, int] | None = None, take_ahead: bool = True) -> None:
         self.plan = plan
         self.toolchain = toolchain
         self.training = bool(optimizer and optimizer.get("batch_size"))
@@ -281,7 +281,8 @@ class MachineSession:
         # (stop_on_drop=False only to count the drops of a design that makes them: a dropped packet
         # stalls the program, so the chunk then ends with results missing)
         self.em = EmulatedMachine.from_mapping(plan, toolchain, program_of, key_stats=False,
-                                               stop_on_drop=stop_on_drop, jitter=jitter)
+                                               stop_on_drop=stop_on_drop, jitter=jitter,
+                                               take_ahead=take_ahead)
         self.stop_on_drop = stop_on_drop
         self.where = {(v.label, t.index): toolchain.placements[(v.label, t.index)]
                       for v in plan.vertices for t in v.tiles}
