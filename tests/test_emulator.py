@@ -157,15 +157,18 @@ def test_a_full_input_queue_drops_and_counts_per_core_and_key():
     assert r.cores[(0, 0, 2)]["dropped_rx"] == 0
 
 
-def test_queued_packets_taken_ahead_make_the_same_run():
+@pytest.mark.parametrize("exit_after", [0, 3])
+def test_queued_packets_taken_ahead_make_the_same_run(exit_after):
     # The emulator takes a busy core's queued packets ahead of its clock (core.c, take_ahead)
     # instead of waking the core for each: the run must be the one a WAKE per packet makes,
     # drops included.  test_slow_isr handles each packet at interrupt level for 3 us and sends
-    # from the handler, so packets queue behind one another and its input queue overflows.
+    # from the handler, so packets queue behind one another and its input queue overflows; with
+    # exit_after it exits from a handler, which must stop it at that handler's cycle, not earlier.
     chips, links = line_of_chips(2)
     tables = {(0, 0): [(0x100, 0xFFFFFF00, (2,), ()), (0x200, 0xFFFFFF00, (), (E,))],
               (1, 0): [(0x200, 0xFFFFFF00, (3,), ())]}
-    middle = CoreSpec((0, 0, 2), "test_slow_isr", [b"", keys_region([(0x200, 0xFFFFFF00, 1)])],
+    params = struct.pack("<I", exit_after) if exit_after else b""
+    middle = CoreSpec((0, 0, 2), "test_slow_isr", [params, keys_region([(0x200, 0xFFFFFF00, 1)])],
                       label="middle")
     specs = [sender((0, 0, 1), count=300), middle, listener((1, 0, 3))]
     ahead, plain = (EmulatedMachine(chips, links, tables, specs, rx_queue=4, stop_on_drop=False,
@@ -179,7 +182,10 @@ def test_queued_packets_taken_ahead_make_the_same_run():
     for core, counters in plain.cores.items():
         assert {k: v for k, v in ahead.cores[core].items() if k != "wakes"} == \
             {k: v for k, v in counters.items() if k != "wakes"}, core
-    assert ahead.cores[(1, 0, 3)]["received"] > 0  # the middle core passed packets on
+    if exit_after:
+        assert plain.cores[(0, 0, 2)]["exit_code"] == 7 and plain.cores[(0, 0, 2)]["received"] == exit_after
+    else:
+        assert ahead.cores[(1, 0, 3)]["received"] > 0  # the middle core passed packets on
     # and the packets were taken ahead: fewer wakes, fewer events
     assert ahead.cores[(0, 0, 2)]["wakes"] < plain.cores[(0, 0, 2)]["wakes"] and ahead.events < plain.events
 

@@ -24,16 +24,18 @@
 
 // The timing fuzz's next delay of a task (xorshift64*: fast, and the same sequence for a seed).
 // Tasks only: delaying every packet's handler as well would slow a core's intake below the
-// senders' pace and turn the fuzz into drops.
-static uint64_t jitter(emu_machine_t *m) {
+// senders' pace and turn the fuzz into drops.  A generator per core (seeded from the machine's
+// seed and the core's number, machine.c), so that a core's delays do not hang on the host's
+// order of other cores' tasks in the same cycle (which packets taken ahead change).
+static uint64_t jitter(emu_machine_t *m, emu_core_t *core) {
     if (!m->jitter_cycles) {
         return 0;
     }
-    uint64_t x = m->jitter_state;
+    uint64_t x = core->jitter_state;
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
-    m->jitter_state = x;
+    core->jitter_state = x;
     return ((x * 0x2545F4914F6CDD1DULL) >> 32) % m->jitter_cycles;
 }
 
@@ -95,8 +97,8 @@ static void retire_ahead(emu_machine_t *m, emu_core_t *core) {
 }
 
 void emu_core_packet(emu_machine_t *m, emu_core_t *core, uint key, uint data, uint has_payload) {
-    if (core->exited) {
-        return;
+    if (core->exited && m->now >= core->exit_at) {
+        return;  // an exited core takes nothing (before a handler taken ahead exits, packets still queue)
     }
     retire_ahead(m, core);
     if (core->rx_n + core->ahead_n == m->rx_capacity) {
@@ -134,6 +136,7 @@ static void irq_busy(emu_core_t *core, uint64_t start) {
 // One packet from the input queue, at interrupt level, from cycle `start` (the machine's clock,
 // or later: take_ahead).
 static void take_packet(emu_machine_t *m, emu_core_t *core, uint64_t start) {
+    core->callback_at = start;
     emu_packet_t pkt = core->rx[core->rx_head];
     core->rx_head = (core->rx_head + 1) & m->rx_mask;
     core->rx_n--;
@@ -166,6 +169,7 @@ static void take_packet(emu_machine_t *m, emu_core_t *core, uint64_t start) {
 }
 
 static void take_irq(emu_machine_t *m, emu_core_t *core) {
+    core->callback_at = m->now;
     emu_irq_t ev = core->irq[core->irq_head];
     core->irq_head = (core->irq_head + 1) % EMU_IRQ_QUEUE_SIZE;
     core->irq_n--;
@@ -213,14 +217,26 @@ static int tasks_waiting(const emu_core_t *core) {
 // runs nothing else (interrupt level is busy; packets come first when it frees, in queue order),
 // and what may reach it in between only joins its queues: later packets, which are then taken
 // ahead in turn, and ticks, DMA completions and host signals, which are refused here because a
-// handler could see their effects (the tick count, the DMA queue).  Deliveries before `at` still
-// find the packet in the input queue (ahead_at; at `at` itself it counts as taken), so the drops
-// are those of taking it then.  What differs: the packet's handler runs on the host before events of other cores in
-// between (cores share nothing but packets, which are timed by their modeled send cycles), and
-// events it makes are numbered before theirs, which only orders events of the same cycle.
+// handler could see their effects (the tick count, the DMA queue).  Only handlers that run at
+// interrupt level are taken ahead: a packet queued as a task could find its task queue full, a
+// drop that must happen at its own cycle.  Deliveries before `at` still find the packet in the
+// input queue (ahead_at), and a handler that exits stops the core at its own cycle (exit_at).
+// What differs from a WAKE per packet (the review in the README found these):
+//   - events in the same cycle: the handler runs on the host before other events of its cycle
+//     and of the cycles before it, so what it makes is numbered before them, and at `at` itself
+//     the packet counts as taken; where a delivery, a task start or a DMA completion falls in
+//     the same cycle as a packet taken ahead, their order, and so a drop or a start, can differ
+//     (costs that are multiples of 10 cycles made such ties common in a fuzz of small machines;
+//     training runs came out identical);
+//   - the first error (emu_fail) is the first on the host, which may be a later one in
+//     modeled time;
+//   - cores are assumed to share nothing but packets (a program reading SDRAM another core on
+//     its chip writes would see the write in host order).
 static int take_ahead(const emu_machine_t *m, const emu_core_t *core, uint64_t at) {
+    const emu_packet_t *next = &core->rx[core->rx_head];
+    emu_slot_t slot = core->slots[next->has_payload ? MCPL_PACKET_RECEIVED : MC_PACKET_RECEIVED];
     return m->take_ahead && at <= m->run_until && !core->timer_period && !core->dma_n &&
-           !core->user_events_pending && core->ahead_n <= m->rx_mask;
+           !core->user_events_pending && core->ahead_n <= m->rx_mask && slot.priority <= 0;
 }
 
 // Runs whatever the core can run now, and asks to be woken when it can run
@@ -232,6 +248,7 @@ void emu_core_service(emu_machine_t *m, emu_core_t *core) {
             if (core->rx_n && take_ahead(m, core, core->irq_free)) {
                 uint64_t at = core->irq_free;
                 core->ahead_at[(core->ahead_head + core->ahead_n++) & m->rx_mask] = at;
+                m->ahead_last = at > m->ahead_last ? at : m->ahead_last;
                 take_packet(m, core, at);
                 continue;
             }
@@ -268,7 +285,8 @@ void emu_core_service(emu_machine_t *m, emu_core_t *core) {
         if (!next_task(core, &task)) {
             return;  // idle: the API's wait-for-interrupt
         }
-        run_callback(m, core, task.cb, task.arg0, task.arg1, m->now + EMU_TASK_DISPATCH_CYCLES + jitter(m));
+        core->callback_at = m->now;
+        run_callback(m, core, task.cb, task.arg0, task.arg1, m->now + EMU_TASK_DISPATCH_CYCLES + jitter(m, core));
         core->task_running = 1;
         core->task_end = core->now;
         core->c.busy_cycles += core->now - m->now;
@@ -289,6 +307,7 @@ void emu_core_timer(emu_machine_t *m, emu_core_t *core, uint generation) {
 
 void emu_core_start(emu_machine_t *m, emu_core_t *core) {
     core->now = m->now;
+    core->callback_at = m->now;
     emu_set_current(core);
     core->program->entry();
     emu_set_current(NULL);

@@ -70,12 +70,13 @@ typedef struct emu_core {
     uint rx_head, rx_n;
     uint irq_n;
     uint tasks_queued;   // callbacks waiting in all the task queues together
+    int task_running;
+    int exited;
     // packets taken ahead of the host's clock (core.c, take_ahead): when each is taken in
     // modeled time, a ring as large as rx; until then each still fills the input queue
     uint64_t *ahead_at;
     uint ahead_head, ahead_n;
-    int task_running;
-    int exited;
+    uint64_t callback_at;  // the cycle the running callback was taken or dispatched at
     emu_slot_t slots[NUM_EVENTS];
     emu_core_counters_t c;
     uint id, chip, x, y, p;
@@ -101,6 +102,8 @@ typedef struct emu_core {
     uint ticks;
     int started, paused;
     uint exit_code;
+    uint64_t exit_at;    // exited: from this cycle on (a handler taken ahead exits at its own cycle)
+    uint64_t jitter_state;  // the timing fuzz's generator of this core (core.c, jitter)
     emu_keystats_t keys;  // per key: sent, received, dropped
 } emu_core_t;
 
@@ -138,6 +141,7 @@ typedef struct emu_machine {
     uint rx_capacity;  // packets a core's input queue holds
     uint rx_mask;      // its ring's slots - 1: a power of two, so no host division per packet
     uint64_t run_until;  // emu_run's limit while it runs, else 0: no packet is taken beyond it
+    uint64_t ahead_last; // the latest cycle a packet was taken ahead at (the clock reaches it)
     int take_ahead;      // queued packets taken ahead of the host's clock (core.c); 0 for tests to compare
     int stop_on_drop;
     // count sent and received packets per key and core (what the routing tests compare

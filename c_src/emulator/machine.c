@@ -181,6 +181,13 @@ int emu_add_core(emu_machine_t *m, uint chip_index, uint p, const spinn_program_
     }
     emu_ks_init(&core->keys);
     core->id = m->n_cores;
+    // the timing fuzz's generator of this core: the machine's seed and the core's number mixed
+    // (splitmix64), never zero (xorshift stays at zero)
+    uint64_t z = m->jitter_state + 0x9E3779B97F4A7C15ULL * (core->id + 1u);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    core->jitter_state = z ? z : 1;
     core->chip = chip_index;
     core->x = chip->x;
     core->y = chip->y;
@@ -305,6 +312,9 @@ static int run_events(emu_machine_t *m, uint64_t max_cycles) {
     while (!m->stopped) {
         int got = emu_eq_pop_until(&m->events, max_cycles, &ev);
         if (!got) {
+            // quiescent: the clock has passed every packet taken ahead, as the WAKE events that
+            // would have taken them (core.c, take_ahead)
+            m->now = m->ahead_last > m->now ? m->ahead_last : m->now;
             return 1;
         }
         if (got < 0 && !purged) {

@@ -68,6 +68,7 @@ uint spin1_start(sync_bool sync) {
 void spin1_exit(uint error) {
     emu_core_t *core = me();
     core->exited = 1;
+    core->exit_at = core->callback_at;  // a handler taken ahead exits at its own cycle (core.c)
     core->exit_code = error;
     core->timer_period = 0;
 }
