@@ -66,7 +66,7 @@ typedef struct emu_core {
     uint64_t irq_free;   // interrupt level busy until
     uint64_t task_end;   // the running queued callback ends then
     uint64_t wake_at;    // a WAKE event is pending at this time (0: none)
-    emu_packet_t *rx;    // ring of the machine's rx_slots (a power of two >= rx_capacity)
+    emu_packet_t *rx;    // ring of rx_mask + 1 slots (a power of two >= rx_capacity)
     uint rx_head, rx_n;
     uint irq_n;
     uint tasks_queued;   // callbacks waiting in all the task queues together
