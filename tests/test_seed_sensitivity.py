@@ -1,0 +1,59 @@
+"""benchmarks/seed_sensitivity.py moves each initial weight by exactly one ulp, and only when asked."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "seed_sensitivity.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("seed_sensitivity", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _weights(model):
+    return [np.asarray(v.numpy(), dtype=np.float32).copy() for v in model.weights]
+
+
+def test_every_weight_moves_one_ulp_up_or_down():
+    import keras
+
+    study = _load_script()
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(30), keras.layers.Dense(4)])
+    before = _weights(model)
+    study.nudge_weights(model, np.random.default_rng(7))
+    ups = downs = 0
+    for old, new in zip(before, _weights(model), strict=True):
+        up = new == np.nextafter(old, np.float32(np.inf))
+        down = new == np.nextafter(old, np.float32(-np.inf))
+        assert np.all(up | down)
+        ups, downs = ups + int(up.sum()), downs + int(down.sum())
+    assert ups > 100 and downs > 100  # both signs drawn (754 weights)
+
+
+def test_repeat_zero_builds_the_seeds_weights_and_others_nudge_them():
+    import keras
+
+    import workloads
+
+    study = _load_script()
+
+    def built(repeat):
+        keras.utils.set_random_seed(5)
+        return _weights(study.perturbed_workloads(repeat)("mnist_mlp1").build_model())
+
+    plain = workloads.get("mnist_mlp1")
+    keras.utils.set_random_seed(5)
+    reference = _weights(plain.build_model())
+    for a, b in zip(built(0), reference, strict=True):
+        np.testing.assert_array_equal(a, b)
+    nudged = built(1)
+    assert any(not np.array_equal(a, b) for a, b in zip(nudged, reference, strict=True))
+    for new, old in zip(nudged, reference, strict=True):
+        assert np.all((new == np.nextafter(old, np.float32(np.inf))) |
+                      (new == np.nextafter(old, np.float32(-np.inf))))
