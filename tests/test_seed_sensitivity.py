@@ -57,3 +57,28 @@ def test_repeat_zero_builds_the_seeds_weights_and_others_nudge_them():
     for new, old in zip(nudged, reference, strict=True):
         assert np.all((new == np.nextafter(old, np.float32(np.inf))) |
                       (new == np.nextafter(old, np.float32(-np.inf))))
+
+
+def test_numpy_order_is_the_spinnaker_engines_order():
+    """Keras, with --numpy-order, sees each epoch's samples in the order Trainer.epoch draws them."""
+    import keras
+
+    study = _load_script()
+    seen = []
+
+    class Model:
+        def fit(self, x, y, **kwargs):
+            assert kwargs["shuffle"] is False
+            seen.append((x.copy(), y.copy()))
+
+    session = type("Session", (), {"_keras": keras, "batch_size": 4, "model": Model()})()
+    x = np.arange(10, dtype=np.float32).reshape(10, 1)
+    y = np.arange(10) + 100
+    train_epoch = study.numpy_ordered_train_epoch(seed=5)
+    for _ in range(2):
+        train_epoch(session, x, y, on_samples=lambda n: None)
+    engine_rng = np.random.default_rng(5)  # SpinnakerSession.rng; Trainer.epoch: rng.permutation(n)
+    for xs, ys in seen:
+        order = engine_rng.permutation(10)
+        np.testing.assert_array_equal(xs[:, 0], order)
+        np.testing.assert_array_equal(ys, order + 100)
