@@ -8,8 +8,8 @@ alone does, and with --numpy-order whether the other engine's data order is the 
 It reruns a config (the Keras reference, or the emulated engine) on that seed K times,
 each time with every initial weight moved by one unit in the last place (a random sign
 per weight, from its own generator, so the seed's weights, data order and augmentation
-draws are otherwise unchanged), and prints each run's evaluation curve, epochs and
-whether it converged.
+draws are otherwise unchanged; a zero bias moves to a subnormal that the CPU may flush
+back to zero), and prints each run's evaluation curve, epochs and whether it converged.
 Run 0 is unperturbed.  --numpy-order makes the Keras reference take the SpiNNaker
 engine's order (spinn_dnn.trainer: one default_rng(seed).permutation per epoch).
 
@@ -47,9 +47,13 @@ def nudge_weights(model: Any, rng: np.random.Generator) -> None:
         var.assign(moved.astype(np.float32))
 
 
-def perturbed_workloads(repeat: int):
-    """A `workloads.get` whose models are nudged by generator `repeat` (0: left as built)."""
-    original_get = workloads.get
+def perturbed_workloads(repeat: int, plain_get: Any = None):
+    """A `workloads.get` whose models are nudged by generator `repeat` (0: left as built).
+
+    `plain_get` is the registry's own getter (default: workloads.get as it is now); main
+    passes the one it saved before patching, so that nudges never stack across repeats.
+    """
+    original_get = plain_get or workloads.get
 
     def get(name: str, options: Any = None) -> Any:
         workload = original_get(name, options)
@@ -99,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import harness.runner as runner
 
+    plain_get = workloads.get  # harness.runner's `workloads` is this module: patched below, then restored
+
     if args.numpy_order:
         from harness.engines.keras_engine import KerasSession
 
@@ -109,11 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as out_dir:
             config = load_config(args.config, overrides=[*args.set, f"runs.seeds=[{args.seed}]"], runs=1,
                                  output_dir=out_dir)
-            runner.workloads.get = perturbed_workloads(repeat)
+            runner.workloads.get = perturbed_workloads(repeat, plain_get)
             try:
                 outcome = run_benchmark(config, out=io.StringIO())
             finally:
-                runner.workloads.get = workloads.get
+                runner.workloads.get = plain_get
         s = outcome.summaries[0]
         curve = " ".join(f"{p['accuracy']:.4f}" for p in s["eval_curve"])
         converged += bool(s["converged"])

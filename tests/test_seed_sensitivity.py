@@ -82,3 +82,35 @@ def test_numpy_order_is_the_spinnaker_engines_order():
         order = engine_rng.permutation(10)
         np.testing.assert_array_equal(xs[:, 0], order)
         np.testing.assert_array_equal(ys, order + 100)
+
+
+def test_each_repeat_nudges_the_seeds_weights_once_and_the_registry_is_restored(monkeypatch, capsys):
+    """main's repeats do not stack their nudges (each is one ulp from the seed's own weights)."""
+    import keras
+
+    import workloads
+
+    study = _load_script()
+    plain_get = workloads.get
+    keras.utils.set_random_seed(2)
+    reference = _weights(plain_get("mnist_mlp1").build_model())
+    moves = []
+
+    def fake_run_benchmark(config, out=None):
+        keras.utils.set_random_seed(config.seeds[0])
+        built = _weights(workloads.get(config.benchmark, config.workload_options).build_model())
+        one_ulp = all(np.all((new == old) | (new == np.nextafter(old, np.float32(np.inf))) |
+                             (new == np.nextafter(old, np.float32(-np.inf))))
+                      for new, old in zip(built, reference, strict=True))
+        moved = sum(int(np.sum(new != old)) for new, old in zip(built, reference, strict=True))
+        moves.append((one_ulp, moved))
+        summary = {"eval_curve": [], "converged": False, "epochs": 1, "final_accuracy": 0.0, "target": 0.9}
+        return type("Outcome", (), {"summaries": [summary]})()
+
+    monkeypatch.setattr(study, "run_benchmark", fake_run_benchmark)
+    config = SCRIPT.parents[1] / "configs" / "mnist_mlp1" / "keras-cpu.yaml"
+    assert study.main([str(config), "--seed", "2", "--repeats", "4"]) == 0
+    assert moves[0] == (True, 0)
+    assert all(one_ulp and moved > 1000 for one_ulp, moved in moves[1:])
+    assert workloads.get is plain_get
+    assert "0 of 4 converged" in capsys.readouterr().out
