@@ -17,7 +17,8 @@ engine's order (spinn_dnn.trainer: one default_rng(seed).permutation per epoch).
     python benchmarks/seed_sensitivity.py configs/mnist_lenet5/spinnaker-emulated.yaml --seed 5 \
         --repeats 2 --set recipe.max_epochs=1 --set engine.options.fuse_pooling=true
 
-Results go to a temporary folder, not to results/.
+Results go to a temporary folder (or --output DIR), never to results/.  Bad input (a
+config, an override, --numpy-order with an engine other than Keras) exits with code 2.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import workloads  # noqa: E402
 from harness.config import load_config  # noqa: E402
+from harness.errors import UserInputError  # noqa: E402
 from harness.runner import run_benchmark  # noqa: E402
+from workloads import WorkloadError  # noqa: E402
 
 
 def nudge_weights(model: Any, rng: np.random.Generator) -> None:
@@ -97,38 +100,50 @@ def main(argv: list[str] | None = None) -> int:
                         help="Keras takes the SpiNNaker engine's data order instead of tf.data's shuffle")
     parser.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="config overrides, as run-benchmark's --set")
+    parser.add_argument("--output", metavar="DIR",
+                        help="keep each repeat's logs and summary under DIR/repeat_<k> (default: a "
+                             "temporary folder, removed after each repeat)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1; got {args.repeats}")
 
-    import harness.runner as runner
+    from harness.engines.keras_engine import KerasSession
 
-    plain_get = workloads.get  # harness.runner's `workloads` is this module: patched below, then restored
-
-    if args.numpy_order:
-        from harness.engines.keras_engine import KerasSession
-
-        KerasSession.train_epoch = numpy_ordered_train_epoch(args.seed)
-
+    # patched for each repeat and restored after it: harness.runner looks the workload up in this
+    # module, and the Keras engine's sessions train through this method
+    plain_get, plain_train_epoch = workloads.get, KerasSession.train_epoch
     converged = 0
-    for repeat in range(args.repeats):
-        with tempfile.TemporaryDirectory() as out_dir:
-            config = load_config(args.config, overrides=[*args.set, f"runs.seeds=[{args.seed}]"], runs=1,
-                                 output_dir=out_dir)
-            runner.workloads.get = perturbed_workloads(repeat, plain_get)
-            try:
-                outcome = run_benchmark(config, out=io.StringIO())
-            finally:
-                runner.workloads.get = plain_get
-        s = outcome.summaries[0]
-        curve = " ".join(f"{p['accuracy']:.4f}" for p in s["eval_curve"])
-        converged += bool(s["converged"])
-        label = "as built" if repeat == 0 else f"nudge {repeat}"
-        label += ", numpy order" if args.numpy_order else ""
-        verdict = "converged" if s["converged"] else "missed   "
-        print(f"{config.engine} seed {args.seed} {label}: {verdict} after "
-              f"{s['epochs']:>2} epochs, final {s['final_accuracy']:.4f}; {curve}", flush=True)
-    print(f"{converged} of {args.repeats} converged (target {s['target']})")
+    try:
+        for repeat in range(args.repeats):
+            with tempfile.TemporaryDirectory() as scratch:
+                out_dir = str(Path(args.output) / f"repeat_{repeat}") if args.output else scratch
+                config = load_config(args.config, overrides=[*args.set, f"runs.seeds=[{args.seed}]"], runs=1,
+                                     output_dir=out_dir)
+                if args.numpy_order and config.engine != "keras":
+                    raise UserInputError(
+                        f"--numpy-order gives the Keras reference the SpiNNaker engine's data order; "
+                        f"{args.config} runs engine {config.engine!r} (allowed: keras)")
+                workloads.get = perturbed_workloads(repeat, plain_get)
+                if args.numpy_order:
+                    KerasSession.train_epoch = numpy_ordered_train_epoch(args.seed)
+                try:
+                    outcome = run_benchmark(config, out=io.StringIO())
+                finally:
+                    workloads.get = plain_get
+                    KerasSession.train_epoch = plain_train_epoch
+            s = outcome.summaries[0]
+            curve = " ".join(f"{p['accuracy']:.4f}" for p in s["eval_curve"])
+            converged += bool(s["converged"])
+            label = "as built" if repeat == 0 else f"nudge {repeat}"
+            label += ", numpy order" if args.numpy_order else ""
+            verdict = "converged" if s["converged"] else "missed   "
+            print(f"{config.engine} seed {args.seed} {label}: {verdict} after "
+                  f"{s['epochs']:>2} epochs, final {s['final_accuracy']:.4f}; {curve}", flush=True)
+    except (UserInputError, WorkloadError) as exc:
+        print(f"seed_sensitivity: error: {exc}", file=sys.stderr)
+        return 2
+    target = s["target"]["value"] if isinstance(s["target"], dict) else s["target"]
+    print(f"{converged} of {args.repeats} converged (target {target})")
     return 0
 
 

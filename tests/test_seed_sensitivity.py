@@ -114,3 +114,36 @@ def test_each_repeat_nudges_the_seeds_weights_once_and_the_registry_is_restored(
     assert all(one_ulp and moved > 1000 for one_ulp, moved in moves[1:])
     assert workloads.get is plain_get
     assert "0 of 4 converged" in capsys.readouterr().out
+
+
+def test_numpy_order_patch_is_taken_back_after_each_repeat(monkeypatch):
+    from harness.engines.keras_engine import KerasSession
+
+    study = _load_script()
+    plain = KerasSession.train_epoch
+    patched = []
+
+    def fake_run_benchmark(config, out=None):
+        patched.append(KerasSession.train_epoch is not plain)
+        summary = {"eval_curve": [], "converged": True, "epochs": 1, "final_accuracy": 1.0, "target": 0.9}
+        return type("Outcome", (), {"summaries": [summary]})()
+
+    monkeypatch.setattr(study, "run_benchmark", fake_run_benchmark)
+    config = SCRIPT.parents[1] / "configs" / "mnist_mlp1" / "keras-cpu.yaml"
+    assert study.main([str(config), "--seed", "1", "--repeats", "2", "--numpy-order"]) == 0
+    assert patched == [True, True]
+    assert KerasSession.train_epoch is plain
+
+
+def test_bad_input_exits_2_naming_what_is_wrong(capsys):
+    study = _load_script()
+    configs = SCRIPT.parents[1] / "configs"
+    engine_config = configs / "mnist_mlp1" / "spinnaker-emulated.yaml"
+    assert study.main([str(engine_config), "--seed", "1", "--repeats", "1", "--numpy-order"]) == 2
+    err = capsys.readouterr().err
+    assert "--numpy-order" in err and "'spinnaker'" in err and "allowed: keras" in err
+    assert study.main([str(configs / "no_such.yaml"), "--seed", "1"]) == 2
+    assert "config file not found" in capsys.readouterr().err
+    keras_config = configs / "mnist_mlp1" / "keras-cpu.yaml"
+    assert study.main([str(keras_config), "--seed", "1", "--set", "recipe.batch_size=0"]) == 2
+    assert "batch_size" in capsys.readouterr().err
