@@ -88,6 +88,8 @@ int emu_core_queue_task(emu_core_t *core, callback_t cb, uint arg0, uint arg1, u
     return 1;
 }
 
+static void handle_packet(emu_machine_t *m, emu_core_t *core, emu_packet_t pkt, uint64_t start);
+
 // Packets taken ahead whose modeled take has come have left the input queue.
 static void retire_ahead(emu_machine_t *m, emu_core_t *core) {
     while (core->ahead_n && core->ahead_at[core->ahead_head] <= m->now) {
@@ -105,7 +107,14 @@ void emu_core_packet(emu_machine_t *m, emu_core_t *core, uint key, uint data, ui
         count_drop(m, core, key, &core->c.dropped_rx);
         return;
     }
-    core->rx[(core->rx_head + core->rx_n++) & m->rx_mask] = (emu_packet_t) {key, data, has_payload};
+    emu_packet_t pkt = {key, data, has_payload};
+    if (!core->rx_n && core->irq_free <= m->now && !core->exited && !m->stopped) {
+        // the interrupt level is free and nothing is queued ahead of it: emu_core_service would
+        // take this packet first, now; it does, without the round trip through the queue
+        handle_packet(m, core, pkt, m->now);
+    } else {
+        core->rx[(core->rx_head + core->rx_n++) & m->rx_mask] = pkt;
+    }
     emu_core_service(m, core);
 }
 
@@ -133,13 +142,9 @@ static void irq_busy(emu_core_t *core, uint64_t start) {
     }
 }
 
-// One packet from the input queue, at interrupt level, from cycle `start` (the machine's clock,
-// or later: take_ahead).
-static void take_packet(emu_machine_t *m, emu_core_t *core, uint64_t start) {
+// One packet, at interrupt level, from cycle `start` (the machine's clock, or later: take_ahead).
+static void handle_packet(emu_machine_t *m, emu_core_t *core, emu_packet_t pkt, uint64_t start) {
     core->callback_at = start;
-    emu_packet_t pkt = core->rx[core->rx_head];
-    core->rx_head = (core->rx_head + 1) & m->rx_mask;
-    core->rx_n--;
     uint event = pkt.has_payload ? MCPL_PACKET_RECEIVED : MC_PACKET_RECEIVED;
     emu_slot_t slot = core->slots[event];
     emu_keystat_t *ks = m->key_stats ? emu_ks_get(&core->keys, pkt.key) : NULL;
@@ -166,6 +171,14 @@ static void take_packet(emu_machine_t *m, emu_core_t *core, uint64_t start) {
         }
     }
     irq_busy(core, start);
+}
+
+// The next packet of the input queue, at `start`: the machine's clock, or later (take_ahead).
+static void take_packet(emu_machine_t *m, emu_core_t *core, uint64_t start) {
+    emu_packet_t pkt = core->rx[core->rx_head];
+    core->rx_head = (core->rx_head + 1) & m->rx_mask;
+    core->rx_n--;
+    handle_packet(m, core, pkt, start);
 }
 
 static void take_irq(emu_machine_t *m, emu_core_t *core) {

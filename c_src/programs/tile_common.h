@@ -84,6 +84,15 @@ static inline uint tile_batch_of(uint n, uint b, uint sample) {
     return n ? (sample / n) * ((n + b - 1) / b) + (sample % n) / b : sample / b;
 }
 
+// The first sample of batch k (tile_batch_of's inverse: batch_of(s) >= k exactly when s >= it).
+static inline uint tile_batch_start(uint n, uint b, uint k) {
+    if (!n) {
+        return k * b;
+    }
+    uint per_epoch = (n + b - 1) / b;
+    return (k / per_epoch) * n + (k % per_epoch) * b;
+}
+
 static inline uint tile_batch_size_of(uint n, uint b, uint sample) {
     if (!n) {
         return b;
