@@ -247,3 +247,17 @@ def test_validation_loss_of_a_split_mean_squared_error_output_is_keras_s(tmp_pat
     got = sm.predict_with_losses(xv, yv.astype(np.uint32))[1]
     np.testing.assert_allclose(np.mean(got), reference.evaluate(xv, one_hot_v, verbose=0), rtol=1e-4)
     np.testing.assert_allclose(history.history["loss"][0], reference.history.history["loss"][0], rtol=1e-4)
+
+
+def test_a_tile_taking_errors_from_300_tiles_matches_keras(tmp_path):
+    # each tile of the 2-unit layer keeps one error entry per sending tile of the 300-unit layer:
+    # more than one byte's worth, which a01628b's packed counters refused (found by a review)
+    model = _mlp(("relu", "relu"), n_in=6, widths=(2, 300), n_out=3, seed=5)
+    initial = [w.copy() for w in model.get_weights()]
+    x, y = _data(6, 3, 4 * BATCH)
+    sm, reference, _ = _train_both(model, lambda: keras.optimizers.SGD(0.1, momentum=0.9), SCE, x, y,
+                                   tmp_path, max_atoms_per_core=1)
+    senders = sum(1 for r in sm.plan.routes if r.pid == "bwd"
+                  for d in r.dst if d == (sm.plan.vertices[1].label, 0))
+    assert senders == 300 and sm.last_run.packets_dropped == 0
+    _assert_weights_close(sm, reference, initial)

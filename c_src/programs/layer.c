@@ -129,13 +129,11 @@
 // place for all of it.
 typedef struct {
     uint sample;  // fwd, bwd, dz: the sample the next packet belongs to; label, softmax: packets so far
-    uint pos;     // bwd, dz: the entry's index among the error entries << 24; fwd, bwd, dz: | the
-                  // sample's slot << 16 | its packets so far (the handler keeps sample and slot by
-                  // counting: no division per packet; the KEYS table's DTCM stays 3 words an entry)
+    uint pos;     // fwd, bwd, dz: the sample's slot << 16 | its packets so far (the handler keeps
+                  // sample and slot by counting: no division per packet)
 } entry_count_t;
 
-#define POS_SLOT(pos) (((pos) >> 16) & 0xFFu)
-#define POS_BWD_INDEX(pos) ((pos) >> 24)
+#define POS_SLOT(pos) ((pos) >> 16)
 
 typedef struct {
     tile_regions_t r;
@@ -154,7 +152,9 @@ typedef struct {
     uint expected_bwd;  // bwd packets per sample
     uint n_bwd_in;      // incoming bwd entries
     entry_count_t *count;  // per incoming entry: where its packets have got to
-    uint *by_key;       // incoming entries sorted by first key, for a binary search per packet
+    uint16_t *by_key;   // incoming entries sorted by first key, for a binary search per packet
+    uint16_t *err_index;  // per incoming entry: bwd, dz: its index among the error entries
+                          // (with count and by_key, the 3 words an entry the tiler budgets)
     uint16_t *key_memo; // the entry last found for keys of each slot (entry_of); NULL: none
     uint memo_mask;     // the memo's slots - 1 (a power of two)
     uint key_shift;     // log2 of the tile's smallest incoming key block: the memo's slot is the block
@@ -783,7 +783,9 @@ static int entry_of(uint key) {
     uint memo = (key >> S->key_shift) & S->memo_mask;
     if (S->key_memo) {
         uint m = S->key_memo[memo];
-        SPINN_ACCOUNT(SPINN_OP_WORD, 5);  // slot, memo load, entry's mask and key loads, compare
+        // loads of the shift, mask and memo, the slot, the memo's entry, its bounds check, its
+        // address, mask and first key, the compare and branches: about 16 instructions
+        SPINN_ACCOUNT(SPINN_OP_WORD, 16);
         if (m < S->r.n_in && (key & S->r.in[m].mask) == S->r.in[m].key) {
             return (int) m;
         }
@@ -808,7 +810,7 @@ static int entry_of(uint key) {
     }
     if (S->key_memo) {
         S->key_memo[memo] = (uint16_t) e;
-        SPINN_ACCOUNT(SPINN_OP_WORD, 1);
+        SPINN_ACCOUNT(SPINN_OP_WORD, 2);
     }
     return (int) e;
 }
@@ -822,7 +824,7 @@ static inline void next_packet(uint e, uint per_sample) {
         return;
     }
     uint slot = POS_SLOT(pos) + 1;
-    S->count[e].pos = (pos & 0xFF000000u) | (slot == S->in_flight ? 0 : slot) << 16;
+    S->count[e].pos = (slot == S->in_flight ? 0 : slot) << 16;
     S->count[e].sample++;
 }
 
@@ -885,7 +887,7 @@ static void on_packet(uint key, uint payload) {
             } else {
                 uint atom = in->offset + (key - in->key);
                 if (atom >= S->atom_lo && atom < S->atom_hi) {
-                    S->err[(POS_BWD_INDEX(S->count[e].pos) * S->in_flight + slot) * S->n_out + atom - S->atom_lo] =
+                    S->err[(S->err_index[e] * S->in_flight + slot) * S->n_out + atom - S->atom_lo] =
                         bits_float(payload);
                 }
             }
@@ -970,11 +972,12 @@ static uint allocate(void) {
     S->y = spin1_malloc(S->in_flight * (S->n_out + 1) * sizeof(float));
     S->dz = spin1_malloc((S->n_out ? S->n_out : 1) * sizeof(float));
     S->count = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(entry_count_t));
-    S->by_key = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint));
+    S->by_key = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint16_t));
+    S->err_index = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(uint16_t));
     key_entry_t *in = spin1_malloc((S->r.n_in ? S->r.n_in : 1) * sizeof(key_entry_t));
     S->received = spin1_malloc(S->in_flight * sizeof(uint));
     S->received_bwd = spin1_malloc(S->in_flight * sizeof(uint));
-    if (!S->w || !S->x || !S->y || !S->dz || !S->count || !S->by_key || !in ||
+    if (!S->w || !S->x || !S->y || !S->dz || !S->count || !S->by_key || !S->err_index || !in ||
             !S->received || !S->received_bwd) {
         return FALSE;
     }
@@ -1213,8 +1216,8 @@ static void layer_main(void) {
     for (uint e = 0; e < S->r.n_in; e++) {
         uint part = S->r.in[e].partition;
         if ((part == PART_FWD || part == PART_BWD || part == PART_DZ) &&
-                (S->r.in[e].per_sample == 0 || S->r.in[e].per_sample > 0xFFFFu || S->in_flight > 0xFFu)) {
-            spin1_exit(EXIT_UNSUPPORTED);  // count.pos holds a sample's packets in 16 bits, its slot in 8
+                (S->r.in[e].per_sample == 0 || S->r.in[e].per_sample > 0xFFFFu || S->in_flight > 0xFFFFu)) {
+            spin1_exit(EXIT_UNSUPPORTED);  // count.pos holds a sample's packets and its slot in 16 bits each
             return;
         }
         if ((part == PART_BWD || part == PART_DZ) && S->training) {
@@ -1271,7 +1274,7 @@ static void layer_main(void) {
             S->by_key[at] = S->by_key[at - 1];
             at--;
         }
-        S->by_key[at] = e;
+        S->by_key[at] = (uint16_t) e;  // 16 bits: DTCM holds under 2,000 entries (allocate)
     }
     S->key_shift = 31;  // the smallest block's size, a power of two (aligned blocks)
     for (uint e = 0; e < S->r.n_in; e++) {
@@ -1293,13 +1296,9 @@ static void layer_main(void) {
     }
     SPINN_ACCOUNT(SPINN_OP_WORD, S->key_memo ? S->memo_mask + 1 : 0);
     for (uint e = 0, b = 0; e < S->r.n_in; e++) {
-        uint errors = S->r.in[e].partition == PART_BWD || S->r.in[e].partition == PART_DZ;
-        if (errors && b > 0xFFu) {
-            spin1_exit(EXIT_UNSUPPORTED);  // count.pos holds an error entry's index in 8 bits
-            return;
-        }
         S->count[e].sample = 0;
-        S->count[e].pos = errors ? b++ << 24 : 0;
+        S->count[e].pos = 0;
+        S->err_index[e] = (uint16_t) (S->r.in[e].partition == PART_BWD || S->r.in[e].partition == PART_DZ ? b++ : 0);
     }
     for (uint i = 0; i < S->in_flight; i++) {
         S->received[i] = 0;
