@@ -125,8 +125,7 @@
 #define KEY_MEMO_MIN 16    // and the fewest worth having
 #define LOSS_EPSILON 1e-7f  // keras.config.epsilon(), the clip of the probabilities
 
-// What a tile keeps per incoming entry as packets come in: one struct, so a packet touches one
-// place for all of it.
+// Where an incoming entry's packets have got to (the handler's counters for one entry).
 typedef struct {
     uint sample;  // fwd, bwd, dz: the sample the next packet belongs to; label, softmax: packets so far
     uint pos;     // fwd, bwd, dz: the sample's slot << 16 | its packets so far (the handler keeps
@@ -1210,14 +1209,18 @@ static void layer_main(void) {
         return;
     }
     S->in_flight = p->in_flight ? p->in_flight : 1;
+    if (S->in_flight > 0xFFFFu) {
+        spin1_exit(EXIT_UNSUPPORTED);  // count.pos holds a sample's slot in 16 bits
+        return;
+    }
     S->bwd = S->training ? S->bwd : NULL;
     S->dz_out = S->training ? S->dz_out : NULL;
     uint n_bwd = 0;
     for (uint e = 0; e < S->r.n_in; e++) {
         uint part = S->r.in[e].partition;
         if ((part == PART_FWD || part == PART_BWD || part == PART_DZ) &&
-                (S->r.in[e].per_sample == 0 || S->r.in[e].per_sample > 0xFFFFu || S->in_flight > 0xFFFFu)) {
-            spin1_exit(EXIT_UNSUPPORTED);  // count.pos holds a sample's packets and its slot in 16 bits each
+                (S->r.in[e].per_sample == 0 || S->r.in[e].per_sample > 0xFFFFu)) {
+            spin1_exit(EXIT_UNSUPPORTED);  // count.pos holds a sample's packets in 16 bits
             return;
         }
         if ((part == PART_BWD || part == PART_DZ) && S->training) {
