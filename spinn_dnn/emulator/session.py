@@ -37,7 +37,8 @@ SEND_GAP_US = 2  # c_src/programs/tile_common.h
 ERROR_LINK_SHARE = 4  # c_src/programs/tile_common.h
 EXIT_CODES = {1: "its memory image is not a spinn_dnn tile of that role", 2: "DTCM is too small",
               3: "an operation the C programs do not implement yet (mean squared error through a "
-                 "softmax split across tiles, cross-entropy without a softmax output)",
+                 "softmax split across tiles, cross-entropy without a softmax output, over 65,535 "
+                 "packets per sample from one source tile or samples in flight)",
               4: "a source ran more samples ahead than the tile has input slots (pacing too fast)",
               5: "a convolution's delta times a weight left the fixed-point range of the errors' sums "
                  "(training diverged: a NaN or a product too large, layer.c, Kernel kind)"}
